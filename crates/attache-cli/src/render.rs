@@ -1,0 +1,128 @@
+//! Renderers: views over the same report. Nothing here computes a finding.
+
+use std::io::{self, Write};
+
+use attache::{Report, Severity};
+
+/// `{"version":1,"findings":[…],"resources":[…]}`, pretty-printed, sorted by the report.
+pub(crate) fn json(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+fn paint(color: bool, severity: Severity, text: &str) -> String {
+    if !color {
+        return text.to_owned();
+    }
+    let code = match severity {
+        Severity::Critical => "1;31",
+        Severity::High => "31",
+        Severity::Medium => "33",
+        Severity::Low => "36",
+        Severity::Info => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// A table for people: findings (most severe first) with evidence and fixes, then resources.
+pub(crate) fn table(
+    out: &mut impl Write,
+    report: &Report,
+    fail_on: Severity,
+    color: bool,
+) -> io::Result<()> {
+    if report.findings.is_empty() {
+        writeln!(out, "No findings.")?;
+    } else {
+        let res_w = report
+            .findings
+            .iter()
+            .map(|f| f.resource.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        writeln!(
+            out,
+            "{:<8}  {:<23}  {:<res_w$}  MESSAGE",
+            "SEVERITY", "CHECK", "RESOURCE"
+        )?;
+        for f in &report.findings {
+            let sev = paint(color, f.severity, &format!("{:<8}", f.severity.as_str()));
+            writeln!(
+                out,
+                "{sev}  {:<23}  {:<res_w$}  {}",
+                f.check.as_str(),
+                f.resource,
+                f.message
+            )?;
+            for e in &f.evidence {
+                writeln!(out, "{:<8}  {:<23}  {:<res_w$}    - {e}", "", "", "")?;
+            }
+            writeln!(
+                out,
+                "{:<8}  {:<23}  {:<res_w$}    fix: {}",
+                "", "", "", f.remedy
+            )?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "RESOURCES")?;
+    for r in &report.resources {
+        let target = r.target.as_deref().unwrap_or("(no binding)");
+        let source = r
+            .source
+            .as_deref()
+            .map(|s| format!(" from {s}"))
+            .unwrap_or_default();
+        writeln!(out, "  {} ({}): {target}{source}", r.name, r.kind)?;
+        if let Some(tls) = &r.tls {
+            writeln!(
+                out,
+                "    tls: {} {}, {}, certificate {} expires {} ({} days)",
+                tls.version,
+                tls.cipher_suite,
+                tls.verification,
+                tls.peer_subject,
+                tls.peer_not_after,
+                tls.peer_days_left
+            )?;
+        }
+        if let Some(user) = r
+            .account
+            .as_ref()
+            .and_then(|a| a.get("user"))
+            .and_then(|u| u.as_str())
+        {
+            writeln!(out, "    account: {user}")?;
+        }
+    }
+    writeln!(out)?;
+    let mut counts = Vec::new();
+    for s in [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ] {
+        let n = report.findings.iter().filter(|f| f.severity == s).count();
+        if n > 0 {
+            counts.push(format!("{n} {s}"));
+        }
+    }
+    let verdict = if report.fails(fail_on) {
+        "FAIL"
+    } else {
+        "PASS"
+    };
+    let counts = if counts.is_empty() {
+        "no findings".to_owned()
+    } else {
+        counts.join(", ")
+    };
+    writeln!(
+        out,
+        "{verdict}: {counts} in {} resource(s); failing at {fail_on} or above",
+        report.resources.len()
+    )
+}

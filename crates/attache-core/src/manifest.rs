@@ -1,0 +1,403 @@
+//! The manifest, `attache.toml`: which resources the app uses and what it needs on each.
+//!
+//! It is committed with the app, so it holds no hosts and no secrets. Parsing is strict: an
+//! unknown key, a wrong type or a bad value is a [`ManifestError`] naming the file, the resource
+//! and the field, and saying what was expected.
+//!
+//! ```toml
+//! [resources.db]
+//! kind = "postgres"
+//! env = "DATABASE_URL"        # optional; default <NAME>_URL
+//! needs = ["SELECT, INSERT ON TABLE public.signups"]
+//! [resources.db.policy]       # optional
+//! excess = "warn"             # or "deny"
+//! connect_timeout = "5s"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+/// A parsed manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The file it was read from (for messages).
+    pub path: PathBuf,
+    /// The resources, by name.
+    pub resources: BTreeMap<String, ResourceSpec>,
+}
+
+/// One resource as the manifest declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSpec {
+    /// The name the app chose (`db`).
+    pub name: String,
+    /// The kind (`postgres`).
+    pub kind: String,
+    /// The environment variable holding the URL, if the manifest names one.
+    pub env: Option<String>,
+    /// The needs, in the kind's own words, as written.
+    pub needs: Vec<String>,
+    /// The rules the connection must meet.
+    pub policy: Policy,
+}
+
+impl ResourceSpec {
+    /// A resource with default policy and no needs (handy in tests and examples).
+    pub fn new(name: impl Into<String>, kind: impl Into<String>) -> Self {
+        ResourceSpec {
+            name: name.into(),
+            kind: kind.into(),
+            env: None,
+            needs: Vec::new(),
+            policy: Policy::default(),
+        }
+    }
+
+    /// The variable the URL is read from: the manifest's `env`, else `<NAME>_URL`.
+    pub fn url_var(&self) -> String {
+        self.env
+            .clone()
+            .unwrap_or_else(|| format!("{}_URL", self.env_prefix()))
+    }
+
+    /// `<NAME>` in upper case with `-` and `.` turned into `_`, the prefix of the `*_FILE` variables.
+    pub fn env_prefix(&self) -> String {
+        self.name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
+/// The rules a resource's connection must meet. The defaults are the secure ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// What privileges beyond the needs do.
+    pub excess: ExcessPolicy,
+    /// How long connecting (TCP + TLS + authentication) may take.
+    pub connect_timeout: Duration,
+    /// How long reading the account's privileges may take.
+    pub inspect_timeout: Duration,
+    /// Whether plaintext to loopback is tolerated.
+    pub tls: TlsRequirement,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            excess: ExcessPolicy::Warn,
+            connect_timeout: Duration::from_secs(5),
+            inspect_timeout: Duration::from_secs(10),
+            tls: TlsRequirement::Default,
+        }
+    }
+}
+
+/// What privileges beyond the needs do to an attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExcessPolicy {
+    /// A `priv-excess` finding only (the default).
+    Warn,
+    /// A `priv-excess` finding refuses the attach.
+    Deny,
+}
+
+/// Where TLS is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsRequirement {
+    /// Every TCP target except loopback addresses and unix sockets (those are reported as info).
+    Default,
+    /// Every target, loopback included.
+    Required,
+}
+
+/// A manifest that cannot be used. Names the file, the resource and the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// The resource, when the error is inside one.
+    pub resource: Option<String>,
+    /// The field, e.g. `needs[1]` or `policy.excess`.
+    pub field: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(r) = &self.resource {
+            write!(f, ": resource `{r}`")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ", field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+impl Manifest {
+    /// Reads and parses a manifest file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+            path: path.to_owned(),
+            resource: None,
+            field: None,
+            message: format!("cannot read the manifest: {e}"),
+        })?;
+        Manifest::parse(path, &text)
+    }
+
+    /// Parses manifest text; `path` is only used in messages.
+    pub fn parse(path: impl AsRef<Path>, text: &str) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref().to_owned();
+        let err = |resource: Option<&str>, field: Option<&str>, message: String| ManifestError {
+            path: path.clone(),
+            resource: resource.map(str::to_owned),
+            field: field.map(str::to_owned),
+            message,
+        };
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            // The message only, never the snippet: a stray secret on that line must not print.
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            err(
+                None,
+                None,
+                format!("not valid TOML{at}: {}", e.message().trim()),
+            )
+        })?;
+
+        let mut resources = BTreeMap::new();
+        for (key, value) in &table {
+            if key != "resources" {
+                return Err(err(
+                    None,
+                    Some(key),
+                    "unknown top-level key; expected only `[resources.<name>]` tables".into(),
+                ));
+            }
+            let Value::Table(res) = value else {
+                return Err(err(
+                    None,
+                    Some("resources"),
+                    "expected a table of resources".into(),
+                ));
+            };
+            for (name, spec) in res {
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(err(
+                        Some(name),
+                        None,
+                        "a resource name may hold only letters, digits, `_` and `-`".into(),
+                    ));
+                }
+                let Value::Table(spec) = spec else {
+                    return Err(err(Some(name), None, "expected a table".into()));
+                };
+                let parsed = parse_resource(name, spec)
+                    .map_err(|(field, msg)| err(Some(name), Some(&field), msg))?;
+                resources.insert(name.clone(), parsed);
+            }
+        }
+        Ok(Manifest { path, resources })
+    }
+
+    /// The resource called `name`.
+    pub fn resource(&self, name: &str) -> Option<&ResourceSpec> {
+        self.resources.get(name)
+    }
+}
+
+type FieldError = (String, String);
+
+fn parse_resource(name: &str, t: &Table) -> Result<ResourceSpec, FieldError> {
+    let mut spec = ResourceSpec::new(name, String::new());
+    let mut kind = None;
+    for (key, value) in t {
+        match key.as_str() {
+            "kind" => kind = Some(string(key, value, "a kind such as \"postgres\"")?),
+            "env" => {
+                let var = string(key, value, "an environment variable name")?;
+                if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err((
+                        key.clone(),
+                        "expected an environment variable name (letters, digits, `_`)".into(),
+                    ));
+                }
+                spec.env = Some(var);
+            }
+            "needs" => {
+                let Value::Array(items) = value else {
+                    return Err((key.clone(), "expected an array of strings".into()));
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let Value::String(s) = item else {
+                        return Err((format!("needs[{i}]"), "expected a string".into()));
+                    };
+                    spec.needs.push(s.clone());
+                }
+            }
+            "policy" => {
+                let Value::Table(p) = value else {
+                    return Err((
+                        key.clone(),
+                        "expected a table `[resources.<name>.policy]`".into(),
+                    ));
+                };
+                spec.policy = parse_policy(p)?;
+            }
+            _ => {
+                return Err((
+                    key.clone(),
+                    "unknown key; expected one of kind, env, needs, policy".into(),
+                ));
+            }
+        }
+    }
+    spec.kind = kind.ok_or_else(|| {
+        (
+            "kind".to_owned(),
+            "missing; expected e.g. kind = \"postgres\"".to_owned(),
+        )
+    })?;
+    Ok(spec)
+}
+
+fn parse_policy(t: &Table) -> Result<Policy, FieldError> {
+    let mut policy = Policy::default();
+    for (key, value) in t {
+        let field = format!("policy.{key}");
+        match key.as_str() {
+            "excess" => {
+                policy.excess = match string(&field, value, "\"warn\" or \"deny\"")?.as_str() {
+                    "warn" => ExcessPolicy::Warn,
+                    "deny" => ExcessPolicy::Deny,
+                    _ => return Err((field, "expected \"warn\" or \"deny\"".into())),
+                }
+            }
+            "tls" => {
+                policy.tls = match string(&field, value, "\"required\"")?.as_str() {
+                    "required" => TlsRequirement::Required,
+                    "default" => TlsRequirement::Default,
+                    _ => return Err((field, "expected \"required\" or \"default\"".into())),
+                }
+            }
+            "connect_timeout" => policy.connect_timeout = duration(&field, value)?,
+            "inspect_timeout" => policy.inspect_timeout = duration(&field, value)?,
+            _ => {
+                return Err((
+                    field,
+                    "unknown key; expected one of excess, tls, connect_timeout, inspect_timeout"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(policy)
+}
+
+fn string(field: &str, v: &Value, expected: &str) -> Result<String, FieldError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err((field.to_owned(), format!("expected a string: {expected}"))),
+    }
+}
+
+fn duration(field: &str, v: &Value) -> Result<Duration, FieldError> {
+    let s = string(field, v, "a duration such as \"5s\"")?;
+    match humantime::parse_duration(&s) {
+        Ok(d) if !d.is_zero() && d <= Duration::from_secs(600) => Ok(d),
+        _ => Err((
+            field.to_owned(),
+            format!("expected a duration between 1ms and 10m such as \"5s\", got \"{s}\""),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse("attache.toml", text)
+    }
+
+    #[test]
+    fn full_example() {
+        let m = parse(
+            r#"
+[resources.db]
+kind = "postgres"
+env = "DATABASE_URL"
+needs = ["SELECT ON TABLE public.t"]
+[resources.db.policy]
+excess = "deny"
+connect_timeout = "2s"
+"#,
+        )
+        .unwrap();
+        let db = m.resource("db").unwrap();
+        assert_eq!(db.kind, "postgres");
+        assert_eq!(db.url_var(), "DATABASE_URL");
+        assert_eq!(db.policy.excess, ExcessPolicy::Deny);
+        assert_eq!(db.policy.connect_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn default_url_var() {
+        let m = parse("[resources.cache-a]\nkind = \"redis\"\n").unwrap();
+        assert_eq!(m.resource("cache-a").unwrap().url_var(), "CACHE_A_URL");
+    }
+
+    #[test]
+    fn errors_name_resource_and_field() {
+        let e = parse("[resources.db]\nkind = \"postgres\"\nneeds = [\"x\", 3]\n").unwrap_err();
+        assert_eq!(e.resource.as_deref(), Some("db"));
+        assert_eq!(e.field.as_deref(), Some("needs[1]"));
+        let e = parse("[resources.db]\nkind = \"postgres\"\npasword = \"x\"\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("pasword"));
+        assert!(
+            e.to_string()
+                .contains("attache.toml: resource `db`, field `pasword`")
+        );
+        let e = parse("[resources.db]\nneeds = []\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("kind"));
+        let e = parse(
+            "[resources.db]\nkind = \"postgres\"\n[resources.db.policy]\nexcess = \"maybe\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("policy.excess"));
+    }
+
+    #[test]
+    fn syntax_error_never_echoes_the_line() {
+        let e =
+            parse("[resources.db]\nkind = \"postgres\"\npassword = planted-secret\n").unwrap_err();
+        assert!(!e.to_string().contains("planted-secret"), "{e}");
+        assert!(e.to_string().contains("line 3"), "{e}");
+    }
+}

@@ -1,0 +1,679 @@
+//! Judging a posture against the needs: `priv-superuser`, `priv-role-admin`, `priv-excess`,
+//! `priv-missing`, `priv-unknown`. Pure functions over what [`inspect`](crate::inspect) read,
+//! so every rule is unit-tested without a server.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use attache_core::{CheckId, Finding, Severity};
+use serde_json::json;
+
+use crate::inspect::{Held, NeedState, Posture};
+use crate::needs::{ObjectType, qualified};
+
+/// Predefined roles that are superuser in all but name: they run programs or read and write
+/// files on the server as the server's OS user.
+pub const SUPERUSER_EQUIVALENT: &[&str] = &[
+    "pg_execute_server_program",
+    "pg_read_server_files",
+    "pg_write_server_files",
+];
+
+/// Predefined roles that grant blanket data access.
+pub const BLANKET_DATA: &[&str] = &["pg_write_all_data", "pg_read_all_data"];
+
+fn object(kind: ObjectType, schema: &str, name: &str) -> String {
+    format!("{} {}", kind.keyword(), qualified(schema, name))
+}
+
+/// How the account holds something granted to `grantee`.
+fn how(p: &Posture, grantee: &str) -> String {
+    if grantee == p.user {
+        return "directly".into();
+    }
+    if grantee == "PUBLIC" {
+        return "via PUBLIC".into();
+    }
+    match p.roles.iter().find(|r| r.name == grantee) {
+        Some(r) if r.path.len() > 1 => {
+            format!("via role {grantee} (through {})", r.path.join(" → "))
+        }
+        _ => format!("via role {grantee}"),
+    }
+}
+
+fn revoke_from(p: &Posture, grantee: &str) -> String {
+    if grantee == "PUBLIC" {
+        "PUBLIC".into()
+    } else if grantee == p.user {
+        crate::needs::ident(&p.user)
+    } else {
+        crate::needs::ident(grantee)
+    }
+}
+
+/// All findings for a posture.
+pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
+    let mut out = Vec::new();
+    superuser(resource, p, &mut out);
+    role_admin(resource, p, &mut out);
+    excess(resource, p, &mut out);
+    missing(resource, p, &mut out);
+    for what in &p.unknown {
+        out.push(Finding::new(
+            CheckId::PrivUnknown,
+            Severity::Medium,
+            resource,
+            format!("the account cannot see {what}"),
+            "let the account read the catalogs (pg_roles, pg_auth_members, pg_class, pg_namespace, pg_proc, pg_database); until then its privileges are unknown, not assumed",
+        ));
+    }
+    out
+}
+
+fn superuser(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    let remedy_self = format!(
+        "ALTER ROLE {} NOSUPERUSER; give the app its own least-privileged account (see `attache explain priv-superuser`)",
+        crate::needs::ident(&p.user)
+    );
+    if p.attributes.superuser {
+        out.push(Finding::new(
+            CheckId::PrivSuperuser,
+            Severity::Critical,
+            resource,
+            format!("account {} is a superuser", p.user),
+            remedy_self,
+        ));
+    }
+    for r in &p.roles {
+        let path = r.path.join(" → ");
+        if r.attributes.superuser {
+            out.push(
+                Finding::new(
+                    CheckId::PrivSuperuser,
+                    Severity::Critical,
+                    resource,
+                    format!(
+                        "account {} can SET ROLE to superuser role {} (member through {path})",
+                        p.user, r.name
+                    ),
+                    format!(
+                        "REVOKE {} FROM {}; membership allows SET ROLE even under NOINHERIT",
+                        crate::needs::ident(&r.path[0]),
+                        crate::needs::ident(&p.user)
+                    ),
+                )
+                .with_evidence([format!("membership path: {} → {path}", p.user)]),
+            );
+        }
+        if SUPERUSER_EQUIVALENT.contains(&r.name.as_str()) {
+            out.push(Finding::new(
+                CheckId::PrivSuperuser,
+                Severity::Critical,
+                resource,
+                format!("account {} is a member of {} (through {path}), which is superuser-equivalent: it runs programs or reads/writes files as the server", p.user, r.name),
+                format!("REVOKE {} FROM {}", crate::needs::ident(&r.path[0]), crate::needs::ident(&p.user)),
+            ));
+        }
+    }
+}
+
+fn role_admin(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    let mut evidence = Vec::new();
+    if p.attributes.createrole {
+        evidence.push(format!("{} has CREATEROLE", p.user));
+    }
+    for r in &p.roles {
+        if r.attributes.createrole {
+            evidence.push(format!(
+                "role {} (through {}) has CREATEROLE",
+                r.name,
+                r.path.join(" → ")
+            ));
+        }
+        if r.admin {
+            evidence.push(format!(
+                "can grant membership in {} to others (ADMIN OPTION, through {})",
+                r.name,
+                r.path.join(" → ")
+            ));
+        }
+    }
+    let grantable: BTreeSet<String> = p
+        .held
+        .iter()
+        .filter(|h| h.grantable && !h.grantee_is_owner)
+        .map(|h| {
+            format!(
+                "can grant {} on {} to others (WITH GRANT OPTION, {})",
+                h.privilege,
+                object(h.kind, &h.schema, &h.name),
+                how(p, &h.grantee)
+            )
+        })
+        .collect();
+    evidence.extend(grantable);
+    if !evidence.is_empty() {
+        out.push(
+            Finding::new(
+                CheckId::PrivRoleAdmin,
+                Severity::High,
+                resource,
+                format!("account {} can create roles or hand out privileges", p.user),
+                "ALTER ROLE … NOCREATEROLE; re-grant memberships without ADMIN OPTION and privileges without GRANT OPTION",
+            )
+            .with_evidence(evidence),
+        );
+    }
+}
+
+type Key = (ObjectType, String, String, Option<String>, String);
+
+fn excess(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    let needed: BTreeSet<Key> = p
+        .needs
+        .iter()
+        .map(|(i, _)| {
+            (
+                i.kind,
+                i.schema.clone(),
+                i.name.clone(),
+                i.column.clone(),
+                i.privilege.clone(),
+            )
+        })
+        .collect();
+    let column_needs = |h: &Held| -> Vec<String> {
+        needed
+            .iter()
+            .filter(|(k, s, n, c, pr)| {
+                *k == h.kind && *s == h.schema && *n == h.name && c.is_some() && *pr == h.privilege
+            })
+            .filter_map(|(_, _, _, c, _)| c.clone())
+            .collect()
+    };
+    let owned: BTreeSet<(ObjectType, &str, &str)> = p
+        .owned
+        .iter()
+        .map(|o| (o.kind, o.schema.as_str(), o.name.as_str()))
+        .collect();
+
+    // Ordinary grants beyond the needs, grouped by object and how they are held.
+    let mut groups: BTreeMap<(String, String), (BTreeSet<String>, String, String)> =
+        BTreeMap::new();
+    for h in &p.held {
+        if h.grantee_is_owner && owned.contains(&(h.kind, h.schema.as_str(), h.name.as_str())) {
+            continue; // reported once, as ownership
+        }
+        let table_key = (
+            h.kind,
+            h.schema.clone(),
+            h.name.clone(),
+            None,
+            h.privilege.clone(),
+        );
+        let covered = match &h.column {
+            None => needed.contains(&table_key),
+            Some(c) => {
+                needed.contains(&table_key)
+                    || needed.contains(&(
+                        h.kind,
+                        h.schema.clone(),
+                        h.name.clone(),
+                        Some(c.clone()),
+                        h.privilege.clone(),
+                    ))
+            }
+        };
+        if covered {
+            continue;
+        }
+        if h.column.is_some()
+            && p.held.iter().any(|t| {
+                t.column.is_none()
+                    && t.kind == h.kind
+                    && t.schema == h.schema
+                    && t.name == h.name
+                    && t.privilege == h.privilege
+                    && t.grantee == h.grantee
+            })
+        {
+            continue; // the table-level grant says it already
+        }
+        let obj = object(h.kind, &h.schema, &h.name);
+        let privilege = match &h.column {
+            Some(c) => format!("{} ({})", h.privilege, crate::needs::ident(c)),
+            None => {
+                let cols = column_needs(h);
+                if cols.is_empty() {
+                    h.privilege.clone()
+                } else {
+                    format!(
+                        "{} on all columns (needs only {})",
+                        h.privilege,
+                        cols.join(", ")
+                    )
+                }
+            }
+        };
+        let entry = groups
+            .entry((obj.clone(), how(p, &h.grantee)))
+            .or_insert_with(|| (BTreeSet::new(), obj.clone(), revoke_from(p, &h.grantee)));
+        entry.0.insert(privilege);
+    }
+    if !groups.is_empty() {
+        let evidence: Vec<String> = groups
+            .iter()
+            .map(|((obj, how), (privs, _, _))| {
+                format!(
+                    "{} on {obj} ({how})",
+                    privs.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        let remedy: Vec<String> = groups
+            .values()
+            .map(|(privs, obj, from)| {
+                let names: BTreeSet<&str> = privs
+                    .iter()
+                    .map(|p| p.split(' ').next().unwrap_or(p))
+                    .collect();
+                format!(
+                    "REVOKE {} ON {obj} FROM {from};",
+                    names.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        out.push(
+            Finding::new(
+                CheckId::PrivExcess,
+                Severity::Medium,
+                resource,
+                format!(
+                    "account {} holds {} grant(s) beyond the manifest's needs",
+                    p.user,
+                    evidence.len()
+                ),
+                remedy.join(" "),
+            )
+            .with_evidence(evidence),
+        );
+    }
+
+    // Blanket and destructive powers: ownership, predefined data roles, role attributes.
+    let mut blanket = Vec::new();
+    let mut remedy = Vec::new();
+    for o in &p.owned {
+        let holder = if o.owner == p.user {
+            "directly".to_owned()
+        } else {
+            how(p, &o.owner)
+        };
+        blanket.push(format!(
+            "owns {} ({holder}): can ALTER, DROP and GRANT on it",
+            object(o.kind, &o.schema, &o.name)
+        ));
+        remedy.push(format!(
+            "ALTER {} {} OWNER TO <a migration role>;",
+            o.kind.keyword(),
+            qualified(&o.schema, &o.name)
+        ));
+    }
+    for r in &p.roles {
+        if BLANKET_DATA.contains(&r.name.as_str()) {
+            blanket.push(format!(
+                "member of {} (through {}): every table in every schema",
+                r.name,
+                r.path.join(" → ")
+            ));
+            remedy.push(format!(
+                "REVOKE {} FROM {};",
+                crate::needs::ident(&r.path[0]),
+                crate::needs::ident(&p.user)
+            ));
+        } else if r.name.starts_with("pg_")
+            && r.name != "pg_database_owner"
+            && !SUPERUSER_EQUIVALENT.contains(&r.name.as_str())
+        {
+            blanket.push(format!(
+                "member of predefined role {} (through {})",
+                r.name,
+                r.path.join(" → ")
+            ));
+            remedy.push(format!(
+                "REVOKE {} FROM {};",
+                crate::needs::ident(&r.path[0]),
+                crate::needs::ident(&p.user)
+            ));
+        }
+    }
+    let attrs = |holder: String, a: &crate::inspect::Attributes, blanket: &mut Vec<String>| {
+        for name in a.names() {
+            if matches!(name, "CREATEDB" | "REPLICATION" | "BYPASSRLS") {
+                blanket.push(format!("{holder} has {name}"));
+            }
+        }
+    };
+    attrs(format!("account {}", p.user), &p.attributes, &mut blanket);
+    for r in &p.roles {
+        attrs(
+            format!("role {} (through {})", r.name, r.path.join(" → ")),
+            &r.attributes,
+            &mut blanket,
+        );
+    }
+    if !blanket.is_empty() {
+        if blanket.iter().any(|b| b.contains(" has ")) {
+            remedy.push("ALTER ROLE … NOCREATEDB NOREPLICATION NOBYPASSRLS;".into());
+        }
+        out.push(
+            Finding::new(
+                CheckId::PrivExcess,
+                Severity::High,
+                resource,
+                format!(
+                    "account {} holds blanket or destructive powers beyond the manifest's needs",
+                    p.user
+                ),
+                remedy.join(" "),
+            )
+            .with_evidence(blanket),
+        );
+    }
+}
+
+fn missing(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    // One finding per need as written, listing what is missing of it.
+    let mut by_need: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut grants: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (item, state) in &p.needs {
+        let obj = object(item.kind, &item.schema, &item.name);
+        let privilege = match &item.column {
+            Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
+            None => item.privilege.clone(),
+        };
+        let line = match state {
+            NeedState::Granted => continue,
+            NeedState::Missing => {
+                grants.entry(&item.from).or_default().push(format!(
+                    "GRANT {privilege} ON {obj} TO {};",
+                    crate::needs::ident(&p.user)
+                ));
+                format!("{privilege} on {obj} is not granted")
+            }
+            NeedState::NoObject => match &item.column {
+                Some(c) => format!("{obj} has no column {c} (or the account cannot see it)"),
+                None => format!("{obj} does not exist (or the account cannot see it)"),
+            },
+            NeedState::Unknown(why) => format!("{privilege} on {obj} could not be checked: {why}"),
+        };
+        by_need.entry(&item.from).or_default().push(line);
+    }
+    for (need, lines) in by_need {
+        let message = if need.starts_with("implied") {
+            format!("missing what the needs imply ({need})")
+        } else {
+            format!("need `{need}` is not met")
+        };
+        let remedy = match grants.get(need) {
+            Some(g) => g.join(" "),
+            None => "create the object (run the app's migrations), or fix the need in attache.toml"
+                .to_owned(),
+        };
+        out.push(
+            Finding::new(
+                CheckId::PrivMissing,
+                Severity::High,
+                resource,
+                message,
+                remedy,
+            )
+            .with_evidence(lines),
+        );
+    }
+}
+
+/// The account's posture as reports show it.
+pub fn account_json(p: &Posture) -> serde_json::Value {
+    let mut privileges: Vec<String> = p
+        .held
+        .iter()
+        .filter(|h| !h.grantee_is_owner)
+        .map(|h| {
+            let privilege = match &h.column {
+                Some(c) => format!("{} ({c})", h.privilege),
+                None => h.privilege.clone(),
+            };
+            format!(
+                "{privilege} on {} ({})",
+                object(h.kind, &h.schema, &h.name),
+                how(p, &h.grantee)
+            )
+        })
+        .collect();
+    privileges.sort();
+    privileges.dedup();
+    json!({
+        "user": p.user,
+        "database": p.database,
+        "server_version": p.server_version,
+        "attributes": p.attributes.names(),
+        "roles": p.roles.iter().map(|r| json!({"name": r.name, "through": r.path, "attributes": r.attributes.names(), "admin_option": r.admin})).collect::<Vec<_>>(),
+        "privileges": privileges,
+        "owns": p.owned.iter().map(|o| object(o.kind, &o.schema, &o.name)).collect::<Vec<_>>(),
+        "unknown": p.unknown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::{Attributes, NeedItem, Owned, ReachedRole};
+
+    fn item(
+        kind: ObjectType,
+        schema: &str,
+        name: &str,
+        col: Option<&str>,
+        privilege: &str,
+    ) -> NeedItem {
+        NeedItem {
+            kind,
+            schema: schema.into(),
+            name: name.into(),
+            column: col.map(Into::into),
+            privilege: privilege.into(),
+            from: format!("{privilege} ON {name}"),
+            implied: false,
+        }
+    }
+
+    fn held(
+        kind: ObjectType,
+        name: &str,
+        col: Option<&str>,
+        privilege: &str,
+        grantee: &str,
+    ) -> Held {
+        Held {
+            kind,
+            schema: "public".into(),
+            name: name.into(),
+            column: col.map(Into::into),
+            privilege: privilege.into(),
+            grantee: grantee.into(),
+            grantable: false,
+            grantee_is_owner: false,
+        }
+    }
+
+    fn base() -> Posture {
+        Posture {
+            user: "app".into(),
+            database: "appdb".into(),
+            needs: vec![
+                (
+                    item(ObjectType::Table, "public", "signups", None, "INSERT"),
+                    NeedState::Granted,
+                ),
+                (
+                    item(
+                        ObjectType::Table,
+                        "public",
+                        "users",
+                        Some("email"),
+                        "SELECT",
+                    ),
+                    NeedState::Granted,
+                ),
+            ],
+            held: vec![
+                held(ObjectType::Table, "signups", None, "INSERT", "app"),
+                held(ObjectType::Table, "users", Some("email"), "SELECT", "app"),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn checks(p: &Posture) -> Vec<(CheckId, Severity)> {
+        judge("db", p)
+            .iter()
+            .map(|f| (f.check, f.severity))
+            .collect()
+    }
+
+    #[test]
+    fn exactly_the_needs_is_clean() {
+        assert!(judge("db", &base()).is_empty());
+    }
+
+    #[test]
+    fn excess_names_how_it_is_held() {
+        let mut p = base();
+        p.held
+            .push(held(ObjectType::Table, "signups", None, "DELETE", "app_rw"));
+        p.roles.push(ReachedRole {
+            name: "app_rw".into(),
+            path: vec!["app_rw".into()],
+            attributes: Attributes::default(),
+            admin: false,
+        });
+        p.held
+            .push(held(ObjectType::Table, "users", None, "SELECT", "PUBLIC"));
+        let f = judge("db", &p);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].check, f[0].severity),
+            (CheckId::PrivExcess, Severity::Medium)
+        );
+        assert!(
+            f[0].evidence
+                .contains(&"DELETE on TABLE public.signups (via role app_rw)".to_owned()),
+            "{:?}",
+            f[0].evidence
+        );
+        assert!(
+            f[0].evidence.contains(
+                &"SELECT on all columns (needs only email) on TABLE public.users (via PUBLIC)"
+                    .to_owned()
+            ),
+            "{:?}",
+            f[0].evidence
+        );
+        assert!(
+            f[0].remedy
+                .contains("REVOKE SELECT ON TABLE public.users FROM PUBLIC;"),
+            "{}",
+            f[0].remedy
+        );
+    }
+
+    #[test]
+    fn superuser_directly_through_roles_and_equivalents() {
+        let mut p = base();
+        p.attributes.superuser = true;
+        assert!(checks(&p).contains(&(CheckId::PrivSuperuser, Severity::Critical)));
+        let mut p = base();
+        p.roles.push(ReachedRole {
+            name: "admins".into(),
+            path: vec!["ops".into(), "admins".into()],
+            attributes: Attributes {
+                superuser: true,
+                ..Default::default()
+            },
+            admin: false,
+        });
+        let f = judge("db", &p);
+        assert_eq!(f[0].check, CheckId::PrivSuperuser);
+        assert!(f[0].message.contains("ops → admins"), "{}", f[0].message);
+        let mut p = base();
+        p.roles.push(ReachedRole {
+            name: "pg_execute_server_program".into(),
+            path: vec!["pg_execute_server_program".into()],
+            attributes: Attributes::default(),
+            admin: false,
+        });
+        assert!(checks(&p).contains(&(CheckId::PrivSuperuser, Severity::Critical)));
+    }
+
+    #[test]
+    fn blanket_powers_are_high_excess() {
+        let mut p = base();
+        p.roles.push(ReachedRole {
+            name: "pg_write_all_data".into(),
+            path: vec!["pg_write_all_data".into()],
+            attributes: Attributes::default(),
+            admin: false,
+        });
+        assert_eq!(checks(&p), vec![(CheckId::PrivExcess, Severity::High)]);
+        let mut p = base();
+        p.owned.push(Owned {
+            kind: ObjectType::Table,
+            schema: "public".into(),
+            name: "signups".into(),
+            owner: "app".into(),
+        });
+        let mut h = held(ObjectType::Table, "signups", None, "DELETE", "app");
+        h.grantee_is_owner = true;
+        p.held.push(h);
+        let f = judge("db", &p);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].evidence[0].starts_with("owns TABLE public.signups"));
+        let mut p = base();
+        p.attributes.bypassrls = true;
+        assert_eq!(checks(&p), vec![(CheckId::PrivExcess, Severity::High)]);
+    }
+
+    #[test]
+    fn role_admin() {
+        let mut p = base();
+        p.attributes.createrole = true;
+        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
+        let mut p = base();
+        p.held[0].grantable = true;
+        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
+    }
+
+    #[test]
+    fn missing_lists_grants_to_run() {
+        let mut p = base();
+        p.needs[0].1 = NeedState::Missing;
+        p.held.remove(0);
+        let f = judge("db", &p);
+        assert_eq!(
+            (f[0].check, f[0].severity),
+            (CheckId::PrivMissing, Severity::High)
+        );
+        assert_eq!(f[0].remedy, "GRANT INSERT ON TABLE public.signups TO app;");
+        let mut p = base();
+        p.needs[1].1 = NeedState::NoObject;
+        assert!(judge("db", &p)[0].evidence[0].contains("has no column email"));
+    }
+
+    #[test]
+    fn unknown_is_said() {
+        let mut p = base();
+        p.unknown
+            .push("the roles the account is a member of: permission denied".into());
+        assert_eq!(checks(&p), vec![(CheckId::PrivUnknown, Severity::Medium)]);
+    }
+}

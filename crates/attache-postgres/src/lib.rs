@@ -1,0 +1,164 @@
+//! The PostgreSQL kind of attache.
+//!
+//! - [`binding`]: libpq URIs and keyword strings, servicebinding.io fields; `verify-full` unless
+//!   the binding says otherwise, and anything weaker is a finding;
+//! - [`connect`]: verify-full TLS through rustls, refusing a server that declines TLS;
+//! - [`inspect`]: the account's privileges, read through the account itself;
+//! - [`checks`]: the judgement of that posture against the manifest's needs;
+//! - [`needs`]: needs in GRANT's own words.
+//!
+//! The app receives a [`deadpool_postgres::Pool`] whose every connection is verify-full.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use attache_core::{Environment, Manifest};
+//! use attache_postgres::Postgres;
+//!
+//! let manifest = Manifest::load("attache.toml")?;
+//! let pool = attache_core::attach::<Postgres>(&manifest, "db", &Environment::from_process()).await?;
+//! let client = pool.get().await?;
+//! client.execute("INSERT INTO signups (email) VALUES ($1)", &[&"a@example.com"]).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod binding;
+pub mod checks;
+pub mod connect;
+pub mod inspect;
+pub mod needs;
+
+use attache_core::discover::BindingInput;
+use attache_core::{CheckId, Connected, Ctx, Finding, Inspection, Kind, ResourceSpec, Severity};
+pub use deadpool_postgres;
+pub use tokio_postgres;
+
+use crate::binding::{Host, PgBinding};
+use crate::connect::{VerifyFull, connect_failure, pg_config};
+
+/// The `postgres` kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Postgres;
+
+/// An inspection connection: the client, and the task driving its socket (aborted on drop).
+pub struct PgConn {
+    client: tokio_postgres::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PgConn {
+    /// The client.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+}
+
+impl Kind for Postgres {
+    const NAME: &'static str = "postgres";
+    type Need = needs::Need;
+    type Binding = PgBinding;
+    type Conn = PgConn;
+    type Client = deadpool_postgres::Pool;
+
+    fn parse_need(text: &str) -> Result<needs::Need, String> {
+        needs::parse(text)
+    }
+
+    fn parse_binding(
+        input: BindingInput,
+        spec: &ResourceSpec,
+    ) -> Result<(PgBinding, Vec<Finding>), Finding> {
+        binding::parse(input, spec)
+    }
+
+    async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<PgConn>, Vec<Finding>> {
+        let b = ctx.binding;
+        let resource = ctx.resource();
+        if b.plaintext && !b.host.value.is_local() {
+            // Already reported by the binding (tls-plaintext, high): do not send credentials.
+            return Err(Vec::new());
+        }
+        if b.plaintext && ctx.spec.policy.tls == attache_core::TlsRequirement::Required {
+            return Err(Vec::new());
+        }
+        let config = pg_config(b, ctx.spec.policy.connect_timeout);
+        let (client, task, tls) = if b.plaintext {
+            let (client, conn) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| vec![connect_failure(resource, b, &e)])?;
+            let task = tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            (client, task, None)
+        } else {
+            let tls = VerifyFull::new(b.tls.client(resource).map_err(|f| vec![f])?);
+            let (client, conn) = config
+                .connect(tls.clone())
+                .await
+                .map_err(|e| vec![connect_failure(resource, b, &e)])?;
+            let task = tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            (client, task, tls.last_handshake())
+        };
+        let mut findings = Vec::new();
+        let tcp = matches!(b.host.value, Host::Tcp(_));
+        if tcp && b.password.is_none() && b.tls.identity.is_none() {
+            findings.push(Finding::new(
+                CheckId::CredEmpty,
+                Severity::Critical,
+                resource,
+                format!("{} let account {} in with no password and no client certificate", attache_core::Binding::target(b), b.user.value),
+                "require scram-sha-256 (or cert) for this account in pg_hba.conf instead of trust, and give the binding a password file",
+            ));
+        }
+        Ok(Connected {
+            conn: PgConn { client, task },
+            tls,
+            findings,
+        })
+    }
+
+    async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut PgConn) -> Inspection {
+        let posture = inspect::inspect(&conn.client, ctx.needs).await;
+        Inspection {
+            account: checks::account_json(&posture),
+            findings: checks::judge(ctx.resource(), &posture),
+        }
+    }
+
+    async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Finding> {
+        let b = ctx.binding;
+        let config = pg_config(b, ctx.spec.policy.connect_timeout);
+        let manager_config = deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        };
+        let manager = if b.plaintext {
+            deadpool_postgres::Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        } else {
+            let tls = VerifyFull::new(b.tls.client(ctx.resource())?);
+            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+        };
+        deadpool_postgres::Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(ctx.spec.policy.connect_timeout))
+            .create_timeout(Some(ctx.spec.policy.connect_timeout))
+            .build()
+            .map_err(|e| {
+                Finding::new(
+                    CheckId::Unreachable,
+                    Severity::High,
+                    ctx.resource(),
+                    format!("could not build the pool: {e}"),
+                    "report this as a bug in attache",
+                )
+            })
+    }
+}
