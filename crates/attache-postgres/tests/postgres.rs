@@ -1,0 +1,381 @@
+//! The PostgreSQL kind against a real server (the test kit's, TLS only, one per test binary):
+//! what attaches, what is refused and why, and that no password ever leaks into an error.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use attache_core::{AttachError, CheckId, Environment, Manifest, Severity, attach, check};
+use attache_postgres::Postgres;
+use attache_testkit::{
+    Account, CertProfile, MitmProxy, NEEDS, PgServer, Pki, StripProxy, TestAccount,
+};
+
+fn manifest(excess: &str) -> Manifest {
+    let needs: Vec<String> = NEEDS.iter().map(|n| format!("{n:?}")).collect();
+    Manifest::parse(
+        "attache.toml",
+        &format!(
+            "[resources.db]\nkind = \"postgres\"\nenv = \"DATABASE_URL\"\nneeds = [{}]\n[resources.db.policy]\nexcess = \"{excess}\"\n",
+            needs.join(", ")
+        ),
+    )
+    .unwrap()
+}
+
+fn env_for(url: &str) -> Environment {
+    Environment::from_pairs([("DATABASE_URL", url)])
+}
+
+/// A binding with the password in a 0600 file, the recommended shape.
+fn env_with_password_file(account: &TestAccount, dir: &Path) -> Environment {
+    let pw = account.write_password_file(dir);
+    Environment::from_pairs([
+        ("DATABASE_URL", account.url_without_password()),
+        ("DB_PASSWORD_FILE", pw.to_string_lossy().into_owned()),
+    ])
+}
+
+async fn attach_db(
+    url: &str,
+    excess: &str,
+) -> Result<attache_postgres::deadpool_postgres::Pool, AttachError> {
+    attach::<Postgres>(&manifest(excess), "db", &env_for(url)).await
+}
+
+fn refused_with(
+    result: Result<attache_postgres::deadpool_postgres::Pool, AttachError>,
+    check: CheckId,
+    password: &str,
+) -> AttachError {
+    let err = match result {
+        Ok(_) => panic!("expected the attach to be refused with {check}"),
+        Err(e) => e,
+    };
+    assert!(
+        err.findings().iter().any(|f| f.check == check),
+        "expected {check}, got {err}"
+    );
+    assert_no_secret(&format!("{err} {err:?}"), password);
+    err
+}
+
+fn assert_no_secret(text: &str, password: &str) {
+    assert!(!password.is_empty());
+    assert!(!text.contains(password), "the password leaked: {text}");
+}
+
+#[tokio::test]
+async fn least_privileged_account_attaches_and_works() {
+    let server = PgServer::shared();
+    let account = server.account(Account::LeastPrivileged);
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with_password_file(&account, dir.path());
+    let m = manifest("deny");
+    let spec = m.resource("db").unwrap();
+    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
+    let checked = check::<Postgres>(spec, &needs, &env).await;
+    assert!(
+        checked.report.findings.is_empty(),
+        "{:#?}",
+        checked.report.findings
+    );
+    let tls = checked.report.tls.as_ref().expect("TLS facts recorded");
+    assert_eq!(tls.verification, "verify-full");
+    assert!(
+        tls.version == "TLSv1.3" || tls.version == "TLSv1.2",
+        "{}",
+        tls.version
+    );
+    assert!(
+        tls.peer_sans.contains(&"IP:127.0.0.1".to_owned()),
+        "{:?}",
+        tls.peer_sans
+    );
+    assert!(tls.peer_days_left > 300, "{}", tls.peer_days_left);
+    let account_json = checked.report.account.as_ref().unwrap();
+    assert_eq!(account_json["user"], account.user.as_str());
+
+    // excess = "deny" and still attaches: nothing beyond the needs.
+    let pool = attach::<Postgres>(&m, "db", &env)
+        .await
+        .expect("least-privileged attaches");
+    let client = pool.get().await.unwrap();
+    let id: i64 = client
+        .query_one(
+            "INSERT INTO public.signups (email) VALUES ($1) RETURNING id",
+            &[&"new@example.com"],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let email: String = client
+        .query_one("SELECT email FROM public.signups WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(email, "new@example.com");
+    // And the server really enforces what attache judged: DELETE is not granted.
+    let denied = client
+        .execute("DELETE FROM public.signups", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.code(),
+        Some(&attache_postgres::tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+}
+
+#[tokio::test]
+async fn superuser_is_refused() {
+    let account = PgServer::shared().account(Account::Superuser);
+    let err = refused_with(
+        attach_db(&account.url(), "warn").await,
+        CheckId::PrivSuperuser,
+        &account.password,
+    );
+    assert!(
+        err.findings()
+            .iter()
+            .any(|f| f.severity == Severity::Critical)
+    );
+}
+
+#[tokio::test]
+async fn member_of_a_superuser_role_is_refused() {
+    let account = PgServer::shared().account(Account::MemberOfSuperuserRole);
+    let err = refused_with(
+        attach_db(&account.url(), "warn").await,
+        CheckId::PrivSuperuser,
+        &account.password,
+    );
+    let f = err
+        .findings()
+        .iter()
+        .find(|f| f.check == CheckId::PrivSuperuser)
+        .unwrap();
+    assert!(f.message.contains("SET ROLE"), "{}", f.message);
+}
+
+#[tokio::test]
+async fn missing_grant_is_refused_with_the_grant_to_run() {
+    let account = PgServer::shared().account(Account::MissingGrant);
+    let err = refused_with(
+        attach_db(&account.url(), "warn").await,
+        CheckId::PrivMissing,
+        &account.password,
+    );
+    let f = err
+        .findings()
+        .iter()
+        .find(|f| f.check == CheckId::PrivMissing)
+        .unwrap();
+    assert!(
+        f.remedy.contains("GRANT INSERT ON TABLE public.signups TO"),
+        "{}",
+        f.remedy
+    );
+}
+
+#[tokio::test]
+async fn blanket_data_role_is_excess_and_refused_under_deny() {
+    let account = PgServer::shared().account(Account::WritesAllData);
+    let err = refused_with(
+        attach_db(&account.url(), "deny").await,
+        CheckId::PrivExcess,
+        &account.password,
+    );
+    let f = err
+        .findings()
+        .iter()
+        .find(|f| f.check == CheckId::PrivExcess)
+        .unwrap();
+    assert_eq!(f.severity, Severity::High);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("pg_write_all_data")),
+        "{:?}",
+        f.evidence
+    );
+    // Under the default `warn` it attaches, and the finding is still reported by check().
+    attach_db(&account.url(), "warn")
+        .await
+        .expect("excess only warns by default");
+}
+
+#[tokio::test]
+async fn table_owner_is_excess() {
+    let account = PgServer::shared().account(Account::TableOwner);
+    let err = refused_with(
+        attach_db(&account.url(), "deny").await,
+        CheckId::PrivExcess,
+        &account.password,
+    );
+    assert!(
+        err.findings().iter().any(|f| f
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("owns TABLE public.signups"))),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn weak_sslmodes_are_refused() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    for (mode, check) in [
+        ("prefer", CheckId::TlsDowngradePermitted),
+        ("allow", CheckId::TlsDowngradePermitted),
+        ("require", CheckId::TlsUnverified),
+        ("verify-ca", CheckId::TlsUnverified),
+    ] {
+        let url = account
+            .url()
+            .replace("sslmode=verify-full", &format!("sslmode={mode}"));
+        assert!(url.contains(mode));
+        refused_with(attach_db(&url, "warn").await, check, &account.password);
+    }
+}
+
+#[tokio::test]
+async fn server_answering_n_is_refused_and_never_sees_the_password() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let proxy = StripProxy::start();
+    for mode in ["verify-full", "prefer", "require"] {
+        let url = account
+            .url()
+            .replace(
+                &format!(":{}/", account.port),
+                &format!(":{}/", proxy.port()),
+            )
+            .replace("sslmode=verify-full", &format!("sslmode={mode}"));
+        let m = manifest("warn");
+        let spec = m.resource("db").unwrap();
+        let checked = check::<Postgres>(spec, &[], &env_for(&url)).await;
+        let f = checked
+            .report
+            .findings
+            .iter()
+            .find(|f| f.check == CheckId::TlsPlaintext)
+            .expect("tls-plaintext");
+        assert_eq!(f.severity, Severity::High);
+        assert!(f.message.contains("declined TLS"), "{}", f.message);
+        assert!(
+            checked.report.account.is_none(),
+            "nothing was inspected in plaintext"
+        );
+    }
+    assert!(proxy.connections() >= 3, "the client did reach the proxy");
+    let after = proxy.received_after_refusal();
+    assert!(
+        after.is_empty(),
+        "the client sent {} bytes after the refusal",
+        after.len()
+    );
+    assert!(!String::from_utf8_lossy(&after).contains(&account.password));
+}
+
+#[tokio::test]
+async fn man_in_the_middle_is_refused() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let mitm = MitmProxy::start(account.port);
+    let url = account.url().replace(
+        &format!(":{}/", account.port),
+        &format!(":{}/", mitm.port()),
+    );
+    let err = refused_with(
+        attach_db(&url, "warn").await,
+        CheckId::TlsCertInvalid,
+        &account.password,
+    );
+    let f = err
+        .findings()
+        .iter()
+        .find(|f| f.check == CheckId::TlsCertInvalid)
+        .unwrap();
+    assert!(
+        f.message.contains("not signed by a trusted CA"),
+        "{}",
+        f.message
+    );
+    assert_eq!(mitm.handshakes_completed(), 0);
+    assert!(mitm.received().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_ca_is_tls_cert_invalid() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let other = tempfile::tempdir().unwrap();
+    let other_pki = Pki::new(other.path());
+    let (base, _) = account
+        .url()
+        .split_once("&sslrootcert=")
+        .map(|(b, c)| (b.to_owned(), c.to_owned()))
+        .unwrap();
+    let url = format!(
+        "{base}&sslrootcert={}",
+        percent_encode(&other_pki.ca_path().to_string_lossy())
+    );
+    refused_with(
+        attach_db(&url, "warn").await,
+        CheckId::TlsCertInvalid,
+        &account.password,
+    );
+}
+
+fn percent_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[tokio::test]
+async fn expired_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::new(dir.path()));
+    let server = PgServer::start(pki, CertProfile::Expired);
+    let account = server.account(Account::LeastPrivileged);
+    let err = refused_with(
+        attach_db(&account.url(), "warn").await,
+        CheckId::TlsCertInvalid,
+        &account.password,
+    );
+    let f = err
+        .findings()
+        .iter()
+        .find(|f| f.check == CheckId::TlsCertInvalid)
+        .unwrap();
+    assert!(f.message.contains("expired"), "{}", f.message);
+    drop(server);
+}
+
+#[tokio::test]
+async fn wrong_password_is_auth_failed_without_the_password() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let wrong = format!("{}-wrong", account.password);
+    let url = account.url().replace(&account.password, &wrong);
+    let err = refused_with(attach_db(&url, "warn").await, CheckId::AuthFailed, &wrong);
+    assert_no_secret(&err.to_string(), &account.password);
+}
+
+#[tokio::test]
+async fn plaintext_to_loopback_is_tried_and_the_tls_only_server_rejects_it() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let url = account
+        .url()
+        .replace("sslmode=verify-full", "sslmode=disable");
+    let m = manifest("warn");
+    let checked = check::<Postgres>(m.resource("db").unwrap(), &[], &env_for(&url)).await;
+    let checks: Vec<_> = checked
+        .report
+        .findings
+        .iter()
+        .map(|f| (f.check, f.severity))
+        .collect();
+    assert!(
+        checks.contains(&(CheckId::TlsPlaintext, Severity::Info)),
+        "{checks:?}"
+    );
+    // hostnossl … reject: the server refuses the plaintext login.
+    assert!(
+        checks.contains(&(CheckId::AuthFailed, Severity::High)),
+        "{checks:?}"
+    );
+    assert_no_secret(&format!("{:?}", checked.report.findings), &account.password);
+}

@@ -1,0 +1,19 @@
+//! Test support for attache: real servers and attack fixtures on loopback.
+//!
+//! - [`Pki`]: a throwaway CA with server and client certificates, as PEM files.
+//! - [`PgServer`]: a real PostgreSQL, TLS-only on 127.0.0.1, with accounts shaped for privilege
+//!   audits ([`Account`], [`NEEDS`]).
+//! - [`StripProxy`] and [`MitmProxy`]: fake servers that try to get a client's password by
+//!   refusing TLS or by presenting a certificate from another CA.
+//!
+//! Everything is synchronous (std threads and processes) and panics on setup failures: this
+//! crate is for tests only.
+
+mod pg;
+mod pki;
+mod proxy;
+mod sys;
+
+pub use pg::{Account, NEEDS, PgServer, TestAccount};
+pub use pki::{CertProfile, Pki};
+pub use proxy::{MitmProxy, StripProxy};
