@@ -67,11 +67,11 @@ pub(crate) fn run(args: AuditArgs) -> ExitCode {
             render::table(&mut out, &report, args.fail_on, color)
         }
     };
-    if let Err(e) = written.and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("attache: cannot write the report: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(e) = written.and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("attache: cannot write the report: {e}");
+        return ExitCode::from(2);
     }
     if report.fails(args.fail_on) {
         ExitCode::from(1)

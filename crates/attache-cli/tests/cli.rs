@@ -301,7 +301,7 @@ fn fail_on_and_env_file() {
     assert_eq!(run.code, 1);
     assert_eq!(
         run.json()["resources"][0]["source"],
-        format!("env DATABASE_URL (from {env_file})")
+        format!("env DATABASE_URL in {env_file}")
     );
     let run = project.audit(
         &["--env-file", &env_file, "--fail-on", "critical"],

@@ -54,7 +54,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Env(var) => write!(f, "env {var}"),
-            Source::EnvFile { var, path } => write!(f, "env {var} (from {})", path.display()),
+            Source::EnvFile { var, path } => write!(f, "env {var} in {}", path.display()),
             Source::File(path) => write!(f, "file {}", path.display()),
             Source::Param { name, within } => write!(f, "{name} in {within}"),
             Source::Default => f.write_str("attache default"),

@@ -329,51 +329,46 @@ pub fn expiry_finding(resource: &str, facts: &TlsFacts) -> Option<Finding> {
     )
 }
 
-/// If `err` (or anything in its source chain) is a certificate verification failure, why.
-pub fn certificate_failure(err: &(dyn StdError + 'static)) -> Option<String> {
-    use rustls::CertificateError as C;
+/// The rustls error in `err`'s source chain, looking inside `io::Error`s as well.
+fn rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
-        if let Some(rustls::Error::InvalidCertificate(c)) = e.downcast_ref::<rustls::Error>() {
-            return Some(match c {
-                C::UnknownIssuer => {
-                    "the certificate is not signed by a trusted CA (a wrong CA, or a man in the middle)".to_owned()
-                }
-                C::NotValidForName | C::NotValidForNameContext { .. } => {
-                    "the certificate is not valid for the host name in the binding".to_owned()
-                }
-                C::Expired | C::ExpiredContext { .. } => "the certificate has expired".to_owned(),
-                C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet".to_owned(),
-                C::Revoked => "the certificate is revoked".to_owned(),
-                C::BadSignature => "the certificate's signature is invalid".to_owned(),
-                other => format!("the certificate was rejected: {other:?}"),
-            });
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
         }
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                cur = Some(inner);
-                continue;
-            }
-        }
-        cur = e.source();
+        cur = match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
     }
     None
 }
 
+/// If `err` (or anything in its source chain) is a certificate verification failure, why.
+pub fn certificate_failure(err: &(dyn StdError + 'static)) -> Option<String> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(c) = rustls_error(err)? else {
+        return None;
+    };
+    Some(match c {
+        C::UnknownIssuer => {
+            "the certificate is not signed by a trusted CA (a wrong CA, or a man in the middle)"
+                .to_owned()
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the certificate is not valid for the host name in the binding".to_owned()
+        }
+        C::Expired | C::ExpiredContext { .. } => "the certificate has expired".to_owned(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the certificate is not valid yet".to_owned()
+        }
+        C::Revoked => "the certificate is revoked".to_owned(),
+        C::BadSignature => "the certificate's signature is invalid".to_owned(),
+        other => format!("the certificate was rejected: {other:?}"),
+    })
+}
+
 /// If `err` (or its source chain) is any other TLS failure (alert, protocol), its text.
 pub fn tls_failure(err: &(dyn StdError + 'static)) -> Option<String> {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(r) = e.downcast_ref::<rustls::Error>() {
-            return Some(r.to_string());
-        }
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                cur = Some(inner);
-                continue;
-            }
-        }
-        cur = e.source();
-    }
-    None
+    rustls_error(err).map(ToString::to_string)
 }

@@ -350,22 +350,23 @@ pub fn parse(
             ));
         }
     }
-    if let Host::Socket(_) = host.value {
-        if sslmode.value != SslMode::Disable {
-            plaintext = true;
-            let severity = if spec.policy.tls == TlsRequirement::Required {
-                Severity::High
-            } else {
-                Severity::Info
-            };
-            findings.push(Finding::new(
-                CheckId::TlsPlaintext,
-                severity,
-                &resource,
-                format!("unix socket {}: local and unencrypted (TLS does not apply)", host.value),
-                "nothing to do for a local socket; bind a TCP host with verify-full TLS to require TLS",
-            ));
-        }
+    if matches!(host.value, Host::Socket(_)) && sslmode.value != SslMode::Disable {
+        plaintext = true;
+        let severity = if spec.policy.tls == TlsRequirement::Required {
+            Severity::High
+        } else {
+            Severity::Info
+        };
+        findings.push(Finding::new(
+            CheckId::TlsPlaintext,
+            severity,
+            &resource,
+            format!(
+                "unix socket {}: local and unencrypted (TLS does not apply)",
+                host.value
+            ),
+            "nothing to do for a local socket; bind a TCP host with verify-full TLS to require TLS",
+        ));
     }
 
     let binding = PgBinding {
