@@ -379,3 +379,137 @@ async fn plaintext_to_loopback_is_tried_and_the_tls_only_server_rejects_it() {
     );
     assert_no_secret(&format!("{:?}", checked.report.findings), &account.password);
 }
+
+/// A Kubernetes-style service binding: files are symlinks into `..data`, which is itself a
+/// symlink to a timestamped directory (how the kubelet swaps them atomically).
+fn service_binding(root: &Path, account: &TestAccount) {
+    let dir = root.join("db");
+    let data = root.join("db-2026_11_23");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let files = [
+        ("type", "postgresql".to_owned()),
+        ("host", account.host.clone()),
+        ("port", account.port.to_string()),
+        ("username", account.user.clone()),
+        ("password", format!("{}\n", account.password)),
+        ("database", account.database.clone()),
+        ("ca.crt", std::fs::read_to_string(&account.ca_path).unwrap()),
+    ];
+    for (name, content) in files {
+        std::fs::write(data.join(name), content).unwrap();
+        std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        data.join("password"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&data, dir.join("..data")).unwrap();
+}
+
+#[tokio::test]
+async fn service_binding_directory_attaches_with_sources() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let root = tempfile::tempdir().unwrap();
+    service_binding(root.path(), &account);
+    let env = Environment::from_pairs([
+        (
+            "SERVICE_BINDING_ROOT",
+            root.path().to_string_lossy().into_owned(),
+        ),
+        // Present but ignored: the service binding comes first.
+        (
+            "DATABASE_URL",
+            "postgres://nobody@203.0.113.1/none".to_owned(),
+        ),
+    ]);
+    let m = manifest("deny");
+    let spec = m.resource("db").unwrap();
+    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
+    let checked = check::<Postgres>(spec, &needs, &env).await;
+    assert!(
+        checked.report.findings.is_empty(),
+        "{:#?}",
+        checked.report.findings
+    );
+    assert_eq!(
+        checked.report.source.as_deref(),
+        Some(format!("file {}", root.path().join("db").display()).as_str())
+    );
+    let binding = checked.binding.unwrap();
+    assert_eq!(
+        binding.user.source.to_string(),
+        format!("file {}", root.path().join("db/username").display())
+    );
+    attach::<Postgres>(&m, "db", &env)
+        .await
+        .expect("attaches from the service binding");
+}
+
+#[tokio::test]
+async fn readable_password_file_is_cred_file_perms() {
+    use std::os::unix::fs::PermissionsExt;
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with_password_file(&account, dir.path());
+    let pw = env.get("DB_PASSWORD_FILE").unwrap().value.to_owned();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let m = manifest("warn");
+    let checked = check::<Postgres>(m.resource("db").unwrap(), &[], &env).await;
+    let f = checked
+        .report
+        .findings
+        .iter()
+        .find(|f| f.check == CheckId::CredFilePerms)
+        .expect("cred-file-perms");
+    assert_eq!(f.severity, Severity::Medium);
+    assert!(f.message.contains(&pw), "{}", f.message);
+}
+
+#[tokio::test]
+async fn client_certificate_is_presented() {
+    let server = PgServer::shared();
+    let account = server.account(Account::LeastPrivileged);
+    let pki = server.pki();
+    let url = format!(
+        "{}&sslcert={}&sslkey={}",
+        account.url(),
+        percent_encode(&pki.client_cert_path().to_string_lossy()),
+        percent_encode(&pki.client_key_path().to_string_lossy())
+    );
+    let pool = attach_db(&url, "warn")
+        .await
+        .expect("attaches with a client certificate");
+    let dn: Option<String> = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        dn.unwrap_or_default().contains("attache-test-client"),
+        "the server saw no client certificate"
+    );
+
+    // A key that does not exist is binding-invalid, naming the field and its source.
+    let bad = url.replace(
+        &percent_encode(&pki.client_key_path().to_string_lossy()),
+        "%2Fnonexistent%2Fkey.pem",
+    );
+    let err = refused_with(
+        attach_db(&bad, "warn").await,
+        CheckId::BindingInvalid,
+        &account.password,
+    );
+    assert!(
+        err.to_string().contains("sslkey in env DATABASE_URL"),
+        "{err}"
+    );
+}
