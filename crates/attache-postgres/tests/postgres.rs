@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use attache_core::{AttachError, CheckId, Environment, Manifest, Severity, attach, check};
+use attache_core::{AttachError, CheckId, Environment, Finding, Manifest, Severity, attach, check};
 use attache_postgres::Postgres;
 use attache_testkit::{
     Account, CertProfile, MitmProxy, NEEDS, PgServer, Pki, StripProxy, TestAccount,
@@ -42,21 +42,21 @@ async fn attach_db(
     attach::<Postgres>(&manifest(excess), "db", &env_for(url)).await
 }
 
+/// Asserts the attach was refused with `check` and printed no password; returns that finding.
 fn refused_with(
     result: Result<attache_postgres::deadpool_postgres::Pool, AttachError>,
     check: CheckId,
     password: &str,
-) -> AttachError {
+) -> (AttachError, Finding) {
     let err = match result {
         Ok(_) => panic!("expected the attach to be refused with {check}"),
         Err(e) => e,
     };
-    assert!(
-        err.findings().iter().any(|f| f.check == check),
-        "expected {check}, got {err}"
-    );
+    let Some(finding) = err.findings().iter().find(|f| f.check == check).cloned() else {
+        panic!("expected {check}, got {err}");
+    };
     assert_no_secret(&format!("{err} {err:?}"), password);
-    err
+    (err, finding)
 }
 
 fn assert_no_secret(text: &str, password: &str) {
@@ -128,47 +128,33 @@ async fn least_privileged_account_attaches_and_works() {
 #[tokio::test]
 async fn superuser_is_refused() {
     let account = PgServer::shared().account(Account::Superuser);
-    let err = refused_with(
+    let (_, f) = refused_with(
         attach_db(&account.url(), "warn").await,
         CheckId::PrivSuperuser,
         &account.password,
     );
-    assert!(
-        err.findings()
-            .iter()
-            .any(|f| f.severity == Severity::Critical)
-    );
+    assert_eq!(f.severity, Severity::Critical);
 }
 
 #[tokio::test]
 async fn member_of_a_superuser_role_is_refused() {
     let account = PgServer::shared().account(Account::MemberOfSuperuserRole);
-    let err = refused_with(
+    let (_, f) = refused_with(
         attach_db(&account.url(), "warn").await,
         CheckId::PrivSuperuser,
         &account.password,
     );
-    let f = err
-        .findings()
-        .iter()
-        .find(|f| f.check == CheckId::PrivSuperuser)
-        .unwrap();
     assert!(f.message.contains("SET ROLE"), "{}", f.message);
 }
 
 #[tokio::test]
 async fn missing_grant_is_refused_with_the_grant_to_run() {
     let account = PgServer::shared().account(Account::MissingGrant);
-    let err = refused_with(
+    let (_, f) = refused_with(
         attach_db(&account.url(), "warn").await,
         CheckId::PrivMissing,
         &account.password,
     );
-    let f = err
-        .findings()
-        .iter()
-        .find(|f| f.check == CheckId::PrivMissing)
-        .unwrap();
     assert!(
         f.remedy.contains("GRANT INSERT ON TABLE public.signups TO"),
         "{}",
@@ -179,16 +165,11 @@ async fn missing_grant_is_refused_with_the_grant_to_run() {
 #[tokio::test]
 async fn blanket_data_role_is_excess_and_refused_under_deny() {
     let account = PgServer::shared().account(Account::WritesAllData);
-    let err = refused_with(
+    let (_, f) = refused_with(
         attach_db(&account.url(), "deny").await,
         CheckId::PrivExcess,
         &account.password,
     );
-    let f = err
-        .findings()
-        .iter()
-        .find(|f| f.check == CheckId::PrivExcess)
-        .unwrap();
     assert_eq!(f.severity, Severity::High);
     assert!(
         f.evidence.iter().any(|e| e.contains("pg_write_all_data")),
@@ -204,16 +185,15 @@ async fn blanket_data_role_is_excess_and_refused_under_deny() {
 #[tokio::test]
 async fn table_owner_is_excess() {
     let account = PgServer::shared().account(Account::TableOwner);
-    let err = refused_with(
+    let (err, _) = refused_with(
         attach_db(&account.url(), "deny").await,
         CheckId::PrivExcess,
         &account.password,
     );
+    let owns = err.findings().iter().flat_map(|f| &f.evidence);
     assert!(
-        err.findings().iter().any(|f| f
-            .evidence
-            .iter()
-            .any(|e| e.starts_with("owns TABLE public.signups"))),
+        owns.clone()
+            .any(|e| e.starts_with("owns TABLE public.signups")),
         "{err}"
     );
 }
@@ -281,16 +261,11 @@ async fn man_in_the_middle_is_refused() {
         &format!(":{}/", account.port),
         &format!(":{}/", mitm.port()),
     );
-    let err = refused_with(
+    let (_, f) = refused_with(
         attach_db(&url, "warn").await,
         CheckId::TlsCertInvalid,
         &account.password,
     );
-    let f = err
-        .findings()
-        .iter()
-        .find(|f| f.check == CheckId::TlsCertInvalid)
-        .unwrap();
     assert!(
         f.message.contains("not signed by a trusted CA"),
         "{}",
@@ -331,16 +306,11 @@ async fn expired_certificate_is_refused() {
     let pki = Arc::new(Pki::new(dir.path()));
     let server = PgServer::start(pki, CertProfile::Expired);
     let account = server.account(Account::LeastPrivileged);
-    let err = refused_with(
+    let (_, f) = refused_with(
         attach_db(&account.url(), "warn").await,
         CheckId::TlsCertInvalid,
         &account.password,
     );
-    let f = err
-        .findings()
-        .iter()
-        .find(|f| f.check == CheckId::TlsCertInvalid)
-        .unwrap();
     assert!(f.message.contains("expired"), "{}", f.message);
     drop(server);
 }
@@ -350,7 +320,7 @@ async fn wrong_password_is_auth_failed_without_the_password() {
     let account = PgServer::shared().account(Account::LeastPrivileged);
     let wrong = format!("{}-wrong", account.password);
     let url = account.url().replace(&account.password, &wrong);
-    let err = refused_with(attach_db(&url, "warn").await, CheckId::AuthFailed, &wrong);
+    let (err, _) = refused_with(attach_db(&url, "warn").await, CheckId::AuthFailed, &wrong);
     assert_no_secret(&err.to_string(), &account.password);
 }
 
@@ -503,7 +473,7 @@ async fn client_certificate_is_presented() {
         &percent_encode(&pki.client_key_path().to_string_lossy()),
         "%2Fnonexistent%2Fkey.pem",
     );
-    let err = refused_with(
+    let (err, _) = refused_with(
         attach_db(&bad, "warn").await,
         CheckId::BindingInvalid,
         &account.password,
@@ -512,4 +482,125 @@ async fn client_certificate_is_presented() {
         err.to_string().contains("sslkey in env DATABASE_URL"),
         "{err}"
     );
+}
+
+async fn findings_for(account: &TestAccount, excess: &str) -> Vec<Finding> {
+    let m = manifest(excess);
+    let spec = m.resource("db").unwrap();
+    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with_password_file(account, dir.path());
+    let report = check::<Postgres>(spec, &needs, &env).await.report;
+    assert_no_secret(&format!("{report:?}"), &account.password);
+    report.findings
+}
+
+#[tokio::test]
+async fn excess_through_roles_and_public_is_named_as_held() {
+    let server = PgServer::shared();
+    let account = server.account(Account::LeastPrivileged);
+    let role = format!("{}_rw", account.user);
+    server.admin_sql(
+        &account.database,
+        &format!(
+            "CREATE ROLE {role} NOLOGIN; GRANT DELETE ON public.signups TO {role}; GRANT {role} TO {user};
+             GRANT UPDATE ON public.users TO PUBLIC; GRANT SELECT (password_hash) ON public.users TO {user};",
+            user = account.user
+        ),
+    );
+    let findings = findings_for(&account, "warn").await;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f.check, f.severity),
+        (CheckId::PrivExcess, Severity::Medium)
+    );
+    for line in [
+        format!("DELETE on TABLE public.signups (via role {role})"),
+        "UPDATE on TABLE public.users (via PUBLIC)".to_owned(),
+        "SELECT (password_hash) on TABLE public.users (directly)".to_owned(),
+    ] {
+        assert!(
+            f.evidence.contains(&line),
+            "missing `{line}` in {:#?}",
+            f.evidence
+        );
+    }
+    assert!(
+        f.remedy
+            .contains("REVOKE UPDATE ON TABLE public.users FROM PUBLIC;"),
+        "{}",
+        f.remedy
+    );
+}
+
+#[tokio::test]
+async fn role_admin_powers_are_refused() {
+    let server = PgServer::shared();
+    for grant in [
+        "ALTER ROLE {user} CREATEROLE",
+        "GRANT SELECT ON public.signups TO {user} WITH GRANT OPTION",
+    ] {
+        let account = server.account(Account::LeastPrivileged);
+        server.admin_sql(&account.database, &grant.replace("{user}", &account.user));
+        let findings = findings_for(&account, "warn").await;
+        let checks: Vec<_> = findings.iter().map(|f| (f.check, f.severity)).collect();
+        assert!(
+            checks.contains(&(CheckId::PrivRoleAdmin, Severity::High)),
+            "{grant}: {checks:?}"
+        );
+        refused_with(
+            attach_db(&account.url(), "warn").await,
+            CheckId::PrivRoleAdmin,
+            &account.password,
+        );
+    }
+}
+
+#[tokio::test]
+async fn hidden_catalogs_are_priv_unknown_not_guesses() {
+    let server = PgServer::shared();
+    let account = server.account(Account::LeastPrivileged);
+    server.admin_sql(
+        &account.database,
+        "REVOKE SELECT ON pg_catalog.pg_auth_members FROM PUBLIC",
+    );
+    let findings = findings_for(&account, "warn").await;
+    let unknown: Vec<_> = findings
+        .iter()
+        .filter(|f| f.check == CheckId::PrivUnknown)
+        .collect();
+    assert!(!unknown.is_empty(), "{findings:#?}");
+    assert!(
+        unknown
+            .iter()
+            .any(|f| f.message.contains("pg_auth_members")),
+        "{unknown:#?}"
+    );
+    assert!(
+        findings.iter().all(|f| f.check != CheckId::PrivSuperuser),
+        "nothing guessed"
+    );
+}
+
+#[tokio::test]
+async fn certificate_expiring_soon_is_reported_but_attaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::new(dir.path()));
+    let server = PgServer::start(pki, CertProfile::ExpiresInDays(10));
+    let account = server.account(Account::LeastPrivileged);
+    let findings = findings_for(&account, "warn").await;
+    let f = findings
+        .iter()
+        .find(|f| f.check == CheckId::TlsCertExpiring)
+        .expect("tls-cert-expiring");
+    assert_eq!(f.severity, Severity::Medium);
+    assert!(
+        f.message.contains("expires in 9 days") || f.message.contains("expires in 10 days"),
+        "{}",
+        f.message
+    );
+    attach_db(&account.url(), "warn")
+        .await
+        .expect("a medium finding does not refuse");
 }
