@@ -225,8 +225,13 @@ pub fn connect_failure(resource: &str, b: &PgBinding, err: &tokio_postgres::Erro
             "check that the server speaks TLS 1.2 or later and, if it asks for a client certificate, that the binding has one (sslcert/sslkey, tls.crt/tls.key)",
         );
     }
-    let text = err.to_string();
-    if text.contains("password missing") {
+    let mut detail = err.to_string();
+    let mut cur = std::error::Error::source(err);
+    while let Some(e) = cur {
+        detail = format!("{detail}: {e}");
+        cur = e.source();
+    }
+    if detail.contains("password missing") {
         return Finding::new(
             CheckId::AuthFailed,
             Severity::High,
@@ -234,12 +239,6 @@ pub fn connect_failure(resource: &str, b: &PgBinding, err: &tokio_postgres::Erro
             format!("{target}: the server asked for a password and the binding has none"),
             "give the password in a file named by <NAME>_PASSWORD_FILE or the service binding's password file",
         );
-    }
-    let mut detail = text;
-    let mut cur = std::error::Error::source(err);
-    while let Some(e) = cur {
-        detail = format!("{detail}: {e}");
-        cur = e.source();
     }
     Finding::new(
         CheckId::Unreachable,

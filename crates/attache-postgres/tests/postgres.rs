@@ -604,3 +604,34 @@ async fn certificate_expiring_soon_is_reported_but_attaches() {
         .await
         .expect("a medium finding does not refuse");
 }
+
+#[tokio::test]
+async fn login_without_any_password_is_cred_empty() {
+    let server = PgServer::shared();
+    let account = server.account(Account::LeastPrivileged);
+    // Without a trust rule the server asks for a password the binding lacks.
+    let m = manifest("warn");
+    let spec = m.resource("db").unwrap();
+    let env = env_for(&account.url_without_password());
+    let report = check::<Postgres>(spec, &[], &env).await.report;
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.check == CheckId::AuthFailed)
+        .unwrap_or_else(|| panic!("auth-failed: {:#?}", report.findings));
+    assert!(f.message.contains("asked for a password"), "{}", f.message);
+
+    server.trust_without_password(&account.user);
+    let report = check::<Postgres>(spec, &[], &env).await.report;
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.check == CheckId::CredEmpty)
+        .expect("cred-empty");
+    assert_eq!(f.severity, Severity::Critical);
+    refused_with(
+        attach_db(&account.url_without_password(), "warn").await,
+        CheckId::CredEmpty,
+        &account.password,
+    );
+}

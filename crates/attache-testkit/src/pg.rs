@@ -237,6 +237,36 @@ impl PgServer {
         self.pki.ca_path()
     }
 
+    /// Lets `user` log in over TLS with no password at all: a `trust` line ahead of the others
+    /// in pg_hba.conf, then a configuration reload. For testing that attache reports it
+    /// (`cred-empty`); never what a real server should do.
+    pub fn trust_without_password(&self, user: &str) {
+        let _guard = self
+            .create_db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let hba = self.instance.dir.join("data").join("pg_hba.conf");
+        let current = fs::read_to_string(&hba).expect("read pg_hba.conf");
+        let line = format!("hostssl all {user} 127.0.0.1/32 trust\n");
+        // fs::write truncates in place: owner and mode stay the server's.
+        fs::write(&hba, format!("{line}{current}")).expect("write pg_hba.conf");
+        self.admin_sql("postgres", "SELECT pg_reload_conf()");
+        // The postmaster reloads on SIGHUP, asynchronously: wait until a new backend sees it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let rules = self.admin_sql(
+                "postgres",
+                &format!("SELECT count(*) FROM pg_hba_file_rules WHERE '{user}' = ANY(user_name) AND auth_method = 'trust'"),
+            );
+            if rules.trim() == "1" {
+                thread::sleep(Duration::from_millis(200));
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("pg_hba.conf reload did not show the trust line for {user}");
+    }
+
     /// Runs `sql` as the admin superuser over the unix socket with
     /// `psql -X -q -v ON_ERROR_STOP=1 -At` (SQL on stdin, so several statements each run in their
     /// own transaction and `CREATE DATABASE` works). Returns stdout: plain rows, `|` between
