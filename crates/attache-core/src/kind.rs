@@ -115,6 +115,27 @@ pub trait Kind: Send + Sync + Sized + 'static {
 
     /// Builds what the app receives from a binding that passed.
     fn client(ctx: Ctx<'_, Self>) -> impl Future<Output = Result<Self::Client, Finding>> + Send;
+
+    /// What an administrator runs to create the least-privileged account `account` for
+    /// `needs`, in the server's own language. The password is never invented: it stays a
+    /// clearly marked parameter.
+    fn provision(spec: &ResourceSpec, needs: &[Self::Need], account: &str) -> Provision;
+}
+
+/// Provisioning statements for one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provision {
+    /// The resource.
+    pub resource: String,
+    /// Its kind.
+    pub kind: String,
+    /// The language of the statements (`sql`, `redis`, …).
+    pub language: String,
+    /// The statements, in order.
+    pub statements: Vec<String>,
+    /// What the statements cannot do and an administrator must (server configuration), and how
+    /// to supply the password parameter.
+    pub notes: Vec<String>,
 }
 
 /// What was learned about one resource.

@@ -24,8 +24,8 @@ pub mod tls;
 pub use discover::{BindingInput, Environment};
 pub use finding::{CheckId, Finding, Severity};
 pub use kind::{
-    AttachError, Binding, Checked, Connected, Ctx, Inspection, Kind, Registry, ResourceReport,
-    attach, check, refuses,
+    AttachError, Binding, Checked, Connected, Ctx, Inspection, Kind, Provision, Registry,
+    ResourceReport, attach, check, refuses,
 };
 pub use manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec, TlsRequirement};
 pub use report::Report;

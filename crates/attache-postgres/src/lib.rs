@@ -5,7 +5,8 @@
 //! - [`connect`]: verify-full TLS through rustls, refusing a server that declines TLS;
 //! - [`inspect`]: the account's privileges, read through the account itself;
 //! - [`checks`]: the judgement of that posture against the manifest's needs;
-//! - [`needs`]: needs in GRANT's own words.
+//! - [`needs`]: needs in GRANT's own words;
+//! - [`provision`]: the least-privileged account for those needs.
 //!
 //! The app receives a [`deadpool_postgres::Pool`] whose every connection is verify-full.
 //!
@@ -26,9 +27,12 @@ pub mod checks;
 pub mod connect;
 pub mod inspect;
 pub mod needs;
+pub mod provision;
 
 use attache_core::discover::BindingInput;
-use attache_core::{CheckId, Connected, Ctx, Finding, Inspection, Kind, ResourceSpec, Severity};
+use attache_core::{
+    CheckId, Connected, Ctx, Finding, Inspection, Kind, Provision, ResourceSpec, Severity,
+};
 pub use deadpool_postgres;
 pub use tokio_postgres;
 
@@ -131,6 +135,10 @@ impl Kind for Postgres {
             account: checks::account_json(&posture),
             findings: checks::judge(ctx.resource(), &posture),
         }
+    }
+
+    fn provision(spec: &ResourceSpec, needs: &[needs::Need], account: &str) -> Provision {
+        provision::provision(spec, needs, account)
     }
 
     async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Finding> {

@@ -635,3 +635,64 @@ async fn login_without_any_password_is_cred_empty() {
         &account.password,
     );
 }
+
+#[tokio::test]
+async fn provisioned_account_audits_clean_and_each_drift_is_caught() {
+    use attache_core::Kind;
+    let server = PgServer::shared();
+    let m = manifest("deny");
+    let spec = m.resource("db").unwrap();
+    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
+
+    let provisioned = |user: &str| {
+        let database = server.fresh_database();
+        let password = format!("planted-provision-{user}");
+        let sql = Postgres::provision(spec, &needs, user)
+            .statements
+            .join("\n")
+            .replace(
+                attache_postgres::provision::PASSWORD_PARAMETER,
+                &format!("'{password}'"),
+            );
+        server.admin_sql(&database, &sql);
+        TestAccount {
+            database,
+            user: user.to_owned(),
+            password,
+            host: server.host().to_owned(),
+            port: server.port(),
+            ca_path: server.ca_path(),
+        }
+    };
+
+    let exact = provisioned("prov_exact");
+    assert_eq!(
+        findings_for(&exact, "deny").await,
+        vec![],
+        "provisioned account is exactly its needs"
+    );
+
+    let less = provisioned("prov_less");
+    server.admin_sql(
+        &less.database,
+        "REVOKE INSERT ON public.signups FROM prov_less",
+    );
+    let checks: Vec<_> = findings_for(&less, "deny")
+        .await
+        .iter()
+        .map(|f| f.check)
+        .collect();
+    assert_eq!(checks, vec![CheckId::PrivMissing]);
+
+    let more = provisioned("prov_more");
+    server.admin_sql(
+        &more.database,
+        "GRANT DELETE ON public.signups TO prov_more",
+    );
+    let checks: Vec<_> = findings_for(&more, "deny")
+        .await
+        .iter()
+        .map(|f| f.check)
+        .collect();
+    assert_eq!(checks, vec![CheckId::PrivExcess]);
+}
