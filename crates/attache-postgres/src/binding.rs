@@ -751,4 +751,30 @@ mod tests {
             f.message
         );
     }
+
+    #[test]
+    fn odd_input_never_panics() {
+        for url in [
+            "",
+            "postgres://",
+            "postgres://@",
+            "postgres://:@:/?",
+            "postgres://[",
+            "postgres://[::1",
+            "postgres://ü:ö@ä:1/é?sslmode=é",
+            "postgres://a@b/c?=",
+            "postgres://a@b/c?x",
+            "postgres://%ZZ@h/d",
+            "host='unterminated",
+            "host=",
+            "=x",
+            "host = a port = b",
+            "postgres://a@h:99999/d",
+            "postgres://a@h:-1/d",
+            "postgresql://a@h/d?sslrootcert=&sslcert=",
+            "\u{0}=\u{0}",
+        ] {
+            let _ = parse(input(url), &spec());
+        }
+    }
 }

@@ -491,4 +491,29 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
+
+    #[test]
+    fn odd_input_never_panics() {
+        for text in [
+            "",
+            " ",
+            "ON",
+            "ON ON ON",
+            "SELECT ON",
+            "SELECT (",
+            "SELECT ()",
+            "SELECT (id ON TABLE t",
+            "ÜBER ON TABLE t",
+            "SELECT ON TABLE \"",
+            "SELECT ON TABLE \"\"",
+            "SELECT ON TABLE é.ü",
+            "SELECT ON ALL",
+            "SELECT ON ALL TABLES IN",
+            "EXECUTE ON FUNCTION f(",
+            "SELECT ON TABLE a..b",
+            "SELECT ON TABLE ñ\u{0}",
+        ] {
+            let _ = parse(text);
+        }
+    }
 }
