@@ -35,6 +35,13 @@ fn env_with_password_file(account: &TestAccount, dir: &Path) -> Environment {
     ])
 }
 
+/// Runs the full check of resource `db` with the manifest's needs.
+async fn check_with_needs(m: &Manifest, env: &Environment) -> attache_core::Checked<Postgres> {
+    let spec = m.resource("db").unwrap();
+    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
+    check::<Postgres>(spec, &needs, env).await
+}
+
 async fn attach_db(
     url: &str,
     excess: &str,
@@ -71,9 +78,7 @@ async fn least_privileged_account_attaches_and_works() {
     let dir = tempfile::tempdir().unwrap();
     let env = env_with_password_file(&account, dir.path());
     let m = manifest("deny");
-    let spec = m.resource("db").unwrap();
-    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
-    let checked = check::<Postgres>(spec, &needs, &env).await;
+    let checked = check_with_needs(&m, &env).await;
     assert!(
         checked.report.findings.is_empty(),
         "{:#?}",
@@ -396,9 +401,7 @@ async fn service_binding_directory_attaches_with_sources() {
         ),
     ]);
     let m = manifest("deny");
-    let spec = m.resource("db").unwrap();
-    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
-    let checked = check::<Postgres>(spec, &needs, &env).await;
+    let checked = check_with_needs(&m, &env).await;
     assert!(
         checked.report.findings.is_empty(),
         "{:#?}",
@@ -485,12 +488,9 @@ async fn client_certificate_is_presented() {
 }
 
 async fn findings_for(account: &TestAccount, excess: &str) -> Vec<Finding> {
-    let m = manifest(excess);
-    let spec = m.resource("db").unwrap();
-    let needs = attache_core::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = env_with_password_file(account, dir.path());
-    let report = check::<Postgres>(spec, &needs, &env).await.report;
+    let report = check_with_needs(&manifest(excess), &env).await.report;
     assert_no_secret(&format!("{report:?}"), &account.password);
     report.findings
 }
