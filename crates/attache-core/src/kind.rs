@@ -161,6 +161,22 @@ pub struct ResourceReport {
     pub credential: Option<String>,
 }
 
+impl ResourceReport {
+    /// A report with nothing learned yet.
+    pub fn empty(name: &str, kind: &str) -> Self {
+        ResourceReport {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            source: None,
+            target: None,
+            tls: None,
+            account: None,
+            findings: Vec::new(),
+            credential: None,
+        }
+    }
+}
+
 /// A resource after resolve → connect → inspect → judge.
 pub struct Checked<K: Kind> {
     /// The report.
@@ -184,16 +200,7 @@ pub async fn check<K: Kind>(
     needs: &[K::Need],
     env: &Environment,
 ) -> Checked<K> {
-    let mut report = ResourceReport {
-        name: spec.name.clone(),
-        kind: K::NAME.to_owned(),
-        source: None,
-        target: None,
-        tls: None,
-        account: None,
-        findings: Vec::new(),
-        credential: None,
-    };
+    let mut report = ResourceReport::empty(&spec.name, K::NAME);
     let input = match discover(spec, env) {
         Ok(input) => input,
         Err(f) => {
@@ -510,22 +517,17 @@ impl<K: Kind> DynKind for KindOf<K> {
         Box::pin(async move {
             match parse_needs::<K>(&manifest.path, spec) {
                 Ok(needs) => check::<K>(spec, &needs, env).await.report,
-                Err(e) => ResourceReport {
-                    name: spec.name.clone(),
-                    kind: K::NAME.to_owned(),
-                    source: None,
-                    target: None,
-                    tls: None,
-                    account: None,
-                    findings: vec![Finding::new(
+                Err(e) => {
+                    let mut report = ResourceReport::empty(&spec.name, K::NAME);
+                    report.findings.push(Finding::new(
                         CheckId::BindingInvalid,
                         Severity::High,
                         &spec.name,
                         e.to_string(),
                         "fix the manifest",
-                    )],
-                    credential: None,
-                },
+                    ));
+                    report
+                }
             }
         })
     }

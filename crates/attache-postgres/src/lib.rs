@@ -56,6 +56,20 @@ impl Drop for PgConn {
 }
 
 impl PgConn {
+    /// Drives the connection's socket on its own task.
+    fn spawn<S, T>(
+        (client, conn): (tokio_postgres::Client, tokio_postgres::Connection<S, T>),
+    ) -> PgConn
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let task = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        PgConn { client, task }
+    }
+
     /// The client.
     pub fn client(&self) -> &tokio_postgres::Client {
         &self.client
@@ -91,25 +105,21 @@ impl Kind for Postgres {
             return Err(Vec::new());
         }
         let config = pg_config(b, ctx.spec.policy.connect_timeout);
-        let (client, task, tls) = if b.plaintext {
-            let (client, conn) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| vec![connect_failure(resource, b, &e)])?;
-            let task = tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            (client, task, None)
+        let failed = |e: tokio_postgres::Error| vec![connect_failure(resource, b, &e)];
+        let (conn, tls) = if b.plaintext {
+            (
+                PgConn::spawn(
+                    config
+                        .connect(tokio_postgres::NoTls)
+                        .await
+                        .map_err(failed)?,
+                ),
+                None,
+            )
         } else {
             let tls = VerifyFull::new(b.tls.client(resource).map_err(|f| vec![f])?);
-            let (client, conn) = config
-                .connect(tls.clone())
-                .await
-                .map_err(|e| vec![connect_failure(resource, b, &e)])?;
-            let task = tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            (client, task, tls.last_handshake())
+            let conn = PgConn::spawn(config.connect(tls.clone()).await.map_err(failed)?);
+            (conn, tls.last_handshake())
         };
         let mut findings = Vec::new();
         let tcp = matches!(b.host.value, Host::Tcp(_));
@@ -123,7 +133,7 @@ impl Kind for Postgres {
             ));
         }
         Ok(Connected {
-            conn: PgConn { client, task },
+            conn,
             tls,
             findings,
         })
