@@ -9,9 +9,11 @@
 //! Everything is synchronous (std threads and processes) and panics on setup failures: this
 //! crate is for tests only.
 
+mod mysql;
 mod pg;
 mod pki;
 mod proxy;
+mod redis;
 mod sys;
 
 pub use pg::{Account, NEEDS, PgServer, TestAccount};

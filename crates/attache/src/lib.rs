@@ -35,6 +35,18 @@ pub mod postgres {
     }
 }
 
+/// MySQL and MariaDB: bindings, verify-identity connections, privileges from `SHOW GRANTS`.
+#[cfg(feature = "mysql")]
+pub mod mysql {
+    pub use attache_mysql::*;
+}
+
+/// Redis: bindings, verify-full connections, ACL privileges read or probed through the account.
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use attache_redis::*;
+}
+
 /// A registry of every kind this build enabled, for tools that handle any manifest.
 pub fn registry() -> Registry {
     let registry = Registry::new();

@@ -1,0 +1,1 @@
+//! MariaDB test servers (in progress).
