@@ -9,6 +9,7 @@
 //! Everything is synchronous (std threads and processes) and panics on setup failures: this
 //! crate is for tests only.
 
+mod instance;
 mod mysql;
 mod pg;
 mod pki;

@@ -3,28 +3,24 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::fs::chown;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::pki::{CertProfile, Pki, write_file};
+use crate::instance::{Instance, make_dir, next_id};
 use crate::sys;
 
-/// Every instance lives under here. Short on purpose: a unix socket path must fit in ~107 bytes.
-const BASE_DIR: &str = "/tmp/attache-tk";
 /// The superuser `initdb` creates; reachable only through the instance's unix socket.
 const ADMIN_USER: &str = "attache_admin";
 /// The database holding the fixture schema that [`PgServer::fresh_database`] copies.
 const TEMPLATE_DB: &str = "app_template";
-/// Set to `1` to keep instance directories (logs, data) after the server stops.
-const KEEP_ENV: &str = "ATTACHE_TESTKIT_KEEP";
 /// Overrides where the PostgreSQL binaries are (default: newest `/usr/lib/postgresql/<ver>/bin`).
 const BIN_ENV: &str = "ATTACHE_TESTKIT_PG_BIN";
 
@@ -163,13 +159,6 @@ impl TestAccount {
         write_file(&path, self.password.as_bytes(), 0o600);
         path
     }
-}
-
-/// Unique suffixes for database, role and instance names within this process.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A real PostgreSQL server (Debian package) for tests: TLS only on `127.0.0.1:<ephemeral port>`
@@ -389,9 +378,6 @@ impl PgServer {
     }
 
     fn launch(pki: Option<Arc<Pki>>, profile: CertProfile) -> PgServer {
-        static REAP: Once = Once::new();
-        REAP.call_once(reap_stale_instances);
-
         let bin_dir = find_bin_dir();
         // PostgreSQL refuses to run as root: then run it as `postgres`, keeping its real pid
         // (su/runuser would fork, and we would be holding the wrong pid).
@@ -406,26 +392,9 @@ impl PgServer {
             }
         };
 
-        let base = Path::new(BASE_DIR);
-        fs::create_dir_all(base).unwrap_or_else(|e| panic!("create {BASE_DIR}: {e}"));
-        // postgres must be able to traverse every parent directory.
-        let _ = fs::set_permissions(base, fs::Permissions::from_mode(0o755));
-        let dir = base.join(format!("{}-{}", std::process::id(), next_id()));
-        make_dir(&dir, 0o755);
         // From here on, `instance` removes the directory if anything below panics.
-        let mut instance = Instance::new(dir.clone());
-        write_file(
-            &dir.join("owner.pid"),
-            std::process::id().to_string().as_bytes(),
-            0o644,
-        );
-        if instance.keep {
-            write_file(&dir.join("keep"), b"", 0o644);
-            eprintln!(
-                "attache-testkit: keeping PostgreSQL instance dir {}",
-                dir.display()
-            );
-        }
+        let mut instance = Instance::create("PostgreSQL");
+        let dir = instance.dir.clone();
 
         let pki = pki.unwrap_or_else(|| Arc::new(Pki::new(&dir.join("pki"))));
         let (cert_path, key_path) = match profile {
@@ -588,12 +557,12 @@ fn start_postmaster(
         let child = as_postgres(&mut cmd, run_as, instance.dir.as_path())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn postgres: {e}"));
-        instance.set_postmaster(child);
+        instance.set_server(child, "INT");
 
         match wait_ready(instance, bin_dir, socket_dir, port) {
             Ready::Yes => return port,
             Ready::Exited(status) => {
-                instance.postmaster = None;
+                instance.clear_server();
                 let log = sys::tail(log_path, 40);
                 if attempt < ATTEMPTS && log.contains("could not bind") {
                     continue;
@@ -618,7 +587,7 @@ enum Ready {
 fn wait_ready(instance: &mut Instance, bin_dir: &Path, socket_dir: &Path, port: u16) -> Ready {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let postmaster = instance.postmaster.as_mut().expect("postmaster running");
+        let postmaster = instance.server_mut().expect("postmaster running");
         if let Ok(Some(status)) = postmaster.try_wait() {
             return Ready::Exited(status);
         }
@@ -657,12 +626,6 @@ fn as_postgres<'a>(
     cmd.current_dir(cwd).env("LC_ALL", "C")
 }
 
-fn make_dir(path: &Path, mode: u32) {
-    fs::create_dir(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-}
-
 /// `ATTACHE_TESTKIT_PG_BIN`, else the newest `/usr/lib/postgresql/<version>/bin` with a `postgres`.
 fn find_bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(BIN_ENV) {
@@ -685,170 +648,5 @@ fn find_bin_dir() -> PathBuf {
             "no PostgreSQL server found under /usr/lib/postgresql/<version>/bin \
              (apt-get install postgresql, or set {BIN_ENV})"
         ),
-    }
-}
-
-/// Removes instance directories whose owning test process is gone, stopping their postmaster
-/// first. Directories marked `keep` (ATTACHE_TESTKIT_KEEP) are left alone.
-fn reap_stale_instances() {
-    let Ok(entries) = fs::read_dir(BASE_DIR) else {
-        return;
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let dir = entry.path();
-        if !dir.is_dir() || dir.join("keep").exists() {
-            continue;
-        }
-        // owner.pid is written right after the directory is made; the name starts with the pid too.
-        let owner = fs::read_to_string(dir.join("owner.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .or_else(|| {
-                let name = entry.file_name();
-                name.to_str()?.split('-').next()?.parse().ok()
-            });
-        let Some(owner) = owner else { continue };
-        if owner == std::process::id() || sys::pid_alive(owner) {
-            continue;
-        }
-        let data_dir = dir.join("data");
-        let postmaster = fs::read_to_string(data_dir.join("postmaster.pid"))
-            .ok()
-            .and_then(|s| s.lines().next()?.trim().parse::<u32>().ok());
-        if let Some(pid) = postmaster {
-            // Only signal it if it really is that instance's postmaster (pids get reused).
-            if sys::cmdline_contains(pid, &data_dir.to_string_lossy()) {
-                sys::interrupt_pid(pid, Duration::from_secs(5));
-            }
-        }
-        let _ = fs::remove_dir_all(&dir);
-    }
-}
-
-/// The processes and directory of one server instance. Dropping it (also while a panic
-/// unwinds out of [`PgServer::start`]) stops the postmaster and removes the directory.
-struct Instance {
-    dir: PathBuf,
-    keep: bool,
-    postmaster: Option<Child>,
-    guardian: Option<Guardian>,
-}
-
-impl Instance {
-    fn new(dir: PathBuf) -> Instance {
-        let keep = std::env::var_os(KEEP_ENV).is_some_and(|v| v == "1");
-        let guardian = Guardian::spawn(&dir, keep);
-        Instance {
-            dir,
-            keep,
-            postmaster: None,
-            guardian,
-        }
-    }
-
-    fn set_postmaster(&mut self, child: Child) {
-        if let Some(guardian) = &mut self.guardian {
-            guardian.watch(child.id());
-        }
-        self.postmaster = Some(child);
-    }
-
-    /// Idempotent.
-    fn shutdown(&mut self) {
-        if let Some(mut postmaster) = self.postmaster.take() {
-            sys::interrupt_and_reap(&mut postmaster, Duration::from_secs(10));
-        }
-        if !self.dir.as_os_str().is_empty() {
-            if self.keep {
-                eprintln!(
-                    "attache-testkit: kept PostgreSQL instance dir {}",
-                    self.dir.display()
-                );
-            } else {
-                let _ = fs::remove_dir_all(&self.dir);
-            }
-            self.dir = PathBuf::new();
-        }
-        if let Some(guardian) = self.guardian.take() {
-            guardian.dismiss();
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// A `sh` process that cleans up after us if we die without dropping the server.
-///
-/// Its stdin is a pipe whose only write end we hold (std makes pipes close-on-exec, so no other
-/// child inherits it). We send it `pid <n>` for each postmaster; `done` dismisses it. When this
-/// process exits for any reason (including SIGKILL, or `exit` with a static server never dropped)
-/// the pipe closes, `read` sees EOF, and the guardian stops the postmaster and removes the
-/// directory. It runs in its own process group and ignores SIGINT/SIGTERM/SIGHUP, so a Ctrl-C
-/// or a group-wide kill aimed at the test process does not take it down too.
-struct Guardian {
-    child: Child,
-    stdin: ChildStdin,
-}
-
-// `alive` treats a zombie as dead: the postmaster's parent (us) is gone, so it stays a zombie
-// until init reaps it, and `kill -0` would keep succeeding meanwhile.
-const GUARDIAN_SCRIPT: &str = r#"
-trap '' INT TERM HUP
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
-pid=
-while IFS= read -r line; do
-  case "$line" in
-    done) exit 0 ;;
-    "pid "*) pid=${line#pid } ;;
-  esac
-done
-if [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; then
-  i=0
-  while alive "$pid" && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-  alive "$pid" && kill -KILL "$pid" 2>/dev/null
-fi
-[ "$2" = 1 ] || rm -rf -- "$1"
-"#;
-
-impl Guardian {
-    fn spawn(dir: &Path, keep: bool) -> Option<Guardian> {
-        let spawned = Command::new("sh")
-            .arg("-c")
-            .arg(GUARDIAN_SCRIPT)
-            .arg("attache-testkit-guardian")
-            .arg(dir)
-            .arg(if keep { "1" } else { "0" })
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn();
-        match spawned {
-            Ok(mut child) => {
-                let stdin = child.stdin.take().expect("guardian stdin");
-                Some(Guardian { child, stdin })
-            }
-            Err(e) => {
-                // Not fatal: Drop still cleans up; only a crash would leave the instance behind
-                // (and the next start reaps it).
-                eprintln!("attache-testkit: cannot spawn cleanup guardian (sh): {e}");
-                None
-            }
-        }
-    }
-
-    fn watch(&mut self, pid: u32) {
-        let _ = writeln!(self.stdin, "pid {pid}");
-    }
-
-    /// We cleaned up ourselves: tell the guardian to exit without touching anything.
-    fn dismiss(mut self) {
-        let _ = writeln!(self.stdin, "done");
-        drop(self.stdin);
-        let _ = sys::wait_timeout(&mut self.child, Duration::from_secs(5));
     }
 }

@@ -74,21 +74,21 @@ pub(crate) fn wait_timeout(child: &mut Child, timeout: Duration) -> bool {
     }
 }
 
-/// Stops a child we spawned: SIGINT (PostgreSQL's "fast shutdown"), then SIGKILL after `grace`.
-pub(crate) fn interrupt_and_reap(child: &mut Child, grace: Duration) {
+/// Stops a child we spawned: `signal` (its server's quick shutdown), then SIGKILL after `grace`.
+pub(crate) fn stop_and_reap(child: &mut Child, signal: &str, grace: Duration) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
-    send_signal(child.id(), "INT");
+    send_signal(child.id(), signal);
     if !wait_timeout(child, grace) {
         let _ = child.kill();
         let _ = child.wait();
     }
 }
 
-/// Stops a process that is not our child (so it cannot be waited for): SIGINT, poll, SIGKILL.
-pub(crate) fn interrupt_pid(pid: u32, grace: Duration) {
-    send_signal(pid, "INT");
+/// Stops a process that is not our child (so it cannot be waited for): `signal`, poll, SIGKILL.
+pub(crate) fn stop_pid(pid: u32, signal: &str, grace: Duration) {
+    send_signal(pid, signal);
     let deadline = Instant::now() + grace;
     while pid_alive(pid) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
