@@ -117,9 +117,15 @@ pub trait Kind: Send + Sync + Sized + 'static {
     fn client(ctx: Ctx<'_, Self>) -> impl Future<Output = Result<Self::Client, Finding>> + Send;
 
     /// What an administrator runs to create the least-privileged account `account` for
-    /// `needs`, in the server's own language. The password is never invented: it stays a
-    /// clearly marked parameter.
-    fn provision(spec: &ResourceSpec, needs: &[Self::Need], account: &str) -> Provision;
+    /// `needs`, in the server's own language. The password is never invented: `password` (read
+    /// from a file the administrator named) is written in, quoted for the server's language, or
+    /// without one the statements carry a clearly marked parameter that cannot run unfilled.
+    fn provision(
+        spec: &ResourceSpec,
+        needs: &[Self::Need],
+        account: &str,
+        password: Option<&Secret>,
+    ) -> Provision;
 }
 
 /// Provisioning statements for one resource.
@@ -490,6 +496,14 @@ pub trait DynKind: Send + Sync {
     fn name(&self) -> &'static str;
     /// Whether `text` is a valid need.
     fn check_need(&self, text: &str) -> Result<(), String>;
+    /// The least-privileged account for one resource's needs (see [`Kind::provision`]).
+    fn provision(
+        &self,
+        manifest: &Manifest,
+        spec: &ResourceSpec,
+        account: &str,
+        password: Option<&Secret>,
+    ) -> Result<Provision, ManifestError>;
     /// Runs the full check of one resource.
     fn audit<'a>(
         &'a self,
@@ -507,6 +521,16 @@ impl<K: Kind> DynKind for KindOf<K> {
     }
     fn check_need(&self, text: &str) -> Result<(), String> {
         K::parse_need(text).map(|_| ())
+    }
+    fn provision(
+        &self,
+        manifest: &Manifest,
+        spec: &ResourceSpec,
+        account: &str,
+        password: Option<&Secret>,
+    ) -> Result<Provision, ManifestError> {
+        let needs = parse_needs::<K>(&manifest.path, spec)?;
+        Ok(K::provision(spec, &needs, account, password))
     }
     fn audit<'a>(
         &'a self,

@@ -147,8 +147,13 @@ impl Kind for Postgres {
         }
     }
 
-    fn provision(spec: &ResourceSpec, needs: &[needs::Need], account: &str) -> Provision {
-        provision::provision(spec, needs, account)
+    fn provision(
+        spec: &ResourceSpec,
+        needs: &[needs::Need],
+        account: &str,
+        password: Option<&attache_core::Secret>,
+    ) -> Provision {
+        provision::provision(spec, needs, account, password)
     }
 
     async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Finding> {

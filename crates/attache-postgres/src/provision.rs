@@ -1,10 +1,11 @@
 //! The least-privileged account for a manifest's needs, in PostgreSQL's own words.
 //!
-//! The statements run as an administrator in the resource's database (with psql, which fills
-//! the `:'password'` parameter: `psql -v password="$(cat pw)"` or `\set password …`). attache
-//! never invents the password.
+//! The statements run as an administrator in the resource's database. attache never invents the
+//! password: given one (read from a file the administrator named) it is written in as a quoted
+//! literal; without one the statements carry psql's `:'password'` parameter, which psql fills
+//! (`psql -v password="$(cat pw)"`) and which any other client rejects as a syntax error.
 
-use attache_core::{Provision, ResourceSpec};
+use attache_core::{Provision, ResourceSpec, Secret};
 
 use crate::needs::{Need, ident};
 
@@ -13,11 +14,20 @@ pub const PASSWORD_PARAMETER: &str = ":'password'";
 
 /// `CREATE ROLE … LOGIN`, CONNECT on the current database, USAGE on each schema the needs name,
 /// then one GRANT per need (needs are GRANT's own words).
-pub fn provision(spec: &ResourceSpec, needs: &[Need], account: &str) -> Provision {
+pub fn provision(
+    spec: &ResourceSpec,
+    needs: &[Need],
+    account: &str,
+    password: Option<&Secret>,
+) -> Provision {
     let role = ident(account);
+    let password_sql = match password {
+        Some(pw) => literal(pw.expose_secret()),
+        None => PASSWORD_PARAMETER.to_owned(),
+    };
     let mut statements = vec![
         format!(
-            "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {PASSWORD_PARAMETER};"
+            "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {password_sql};"
         ),
         format!(
             "DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), {}); END $$;",
@@ -42,7 +52,10 @@ pub fn provision(spec: &ResourceSpec, needs: &[Need], account: &str) -> Provisio
         language: "sql".into(),
         statements,
         notes: vec![
-            format!("run in the resource's database as an administrator: psql -v password=\"$(cat PASSWORD_FILE)\" -f grants.sql"),
+            match password {
+                Some(_) => "run in the resource's database as an administrator: psql -f grants.sql (the file holds the password: keep it out of version control)".into(),
+                None => "run in the resource's database as an administrator: psql -v password=\"$(cat PASSWORD_FILE)\" -f grants.sql".into(),
+            },
             format!("pg_hba.conf: allow {account} over TLS only, e.g. `hostssl <database> {account} 0.0.0.0/0 scram-sha-256`, and no `host` line for it"),
             "so that only granted roles connect: REVOKE ALL ON DATABASE <database> FROM PUBLIC (affects every role)".into(),
         ],
@@ -68,7 +81,12 @@ mod tests {
         .iter()
         .map(|n| parse(n).unwrap())
         .collect();
-        let p = provision(&ResourceSpec::new("db", "postgres"), &needs, "signup-app");
+        let p = provision(
+            &ResourceSpec::new("db", "postgres"),
+            &needs,
+            "signup-app",
+            None,
+        );
         assert_eq!(
             p.statements,
             [
@@ -82,5 +100,17 @@ mod tests {
             ]
         );
         assert!(p.notes.iter().any(|n| n.contains("hostssl")));
+    }
+
+    #[test]
+    fn a_given_password_is_quoted_in() {
+        let pw = Secret::new("it's-planted".to_owned());
+        let p = provision(&ResourceSpec::new("db", "postgres"), &[], "app", Some(&pw));
+        assert!(
+            p.statements[0].ends_with("PASSWORD 'it''s-planted';"),
+            "{}",
+            p.statements[0]
+        );
+        assert!(!p.notes.iter().any(|n| n.contains("-v password")));
     }
 }

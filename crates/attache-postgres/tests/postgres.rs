@@ -647,13 +647,10 @@ async fn provisioned_account_audits_clean_and_each_drift_is_caught() {
     let provisioned = |user: &str| {
         let database = server.fresh_database();
         let password = format!("planted-provision-{user}");
-        let sql = Postgres::provision(spec, &needs, user)
+        let secret = attache_core::Secret::new(password.clone());
+        let sql = Postgres::provision(spec, &needs, user, Some(&secret))
             .statements
-            .join("\n")
-            .replace(
-                attache_postgres::provision::PASSWORD_PARAMETER,
-                &format!("'{password}'"),
-            );
+            .join("\n");
         server.admin_sql(&database, &sql);
         TestAccount {
             database,

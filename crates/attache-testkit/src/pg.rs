@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::pki::{CertProfile, Pki, write_file};
 use crate::instance::{Instance, make_dir, next_id};
+use crate::pki::{CertProfile, Pki, write_file};
 use crate::sys;
 
 /// The superuser `initdb` creates; reachable only through the instance's unix socket.
