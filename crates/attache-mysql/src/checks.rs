@@ -1,0 +1,1117 @@
+//! Judging a posture against the needs: `priv-superuser`, `priv-role-admin`, `priv-excess`,
+//! `priv-missing`, `priv-unknown`, and `cred-empty` for the anonymous account. Pure functions
+//! over what [`inspect`](crate::inspect) read, so every rule is unit-tested without a server.
+//!
+//! The rules, in MySQL's terms:
+//! - superuser: `ALL PRIVILEGES ON *.*`; the administrative global privileges ([`SUPERUSER`]:
+//!   `SUPER`, `FILE`, `SHUTDOWN`, `PROCESS`, `RELOAD`, MariaDB's pieces of `SUPER`, MySQL 8's
+//!   `*_ADMIN` dynamic privileges); writing the grant tables (`INSERT`/`UPDATE` reaching the
+//!   `mysql` database); `PROXY ON ''@'%'`. Held directly, through PUBLIC, or through any
+//!   granted role, active or not (a session can `SET ROLE` to it);
+//! - role admin: `WITH GRANT OPTION` anywhere, `CREATE USER` (and MySQL's role privileges),
+//!   a role granted `WITH ADMIN OPTION`, a grantable `PROXY`;
+//! - excess: every other privilege the needs do not cover, at its level; `high` when it is
+//!   blanket or destructive (anything on `*.*`, writes on a whole database or a database
+//!   pattern, `DROP`/`ALTER`, anything reaching the `mysql` database), `medium` otherwise;
+//! - missing: a need not held as the account logs in, with the GRANT that fixes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use attache_core::{CheckId, Finding, Severity};
+use serde_json::json;
+
+use crate::inspect::{Held, Holder, Level, NeedState, Posture, like_match, literal_database};
+use crate::needs::quote;
+
+/// Global privileges that make an account a superuser in all but name, and why.
+pub const SUPERUSER: &[(&str, &str)] = &[
+    (
+        "SUPER",
+        "kills any session, changes global settings, bypasses read_only, and runs code as any DEFINER",
+    ),
+    (
+        "FILE",
+        "reads and writes files on the server host as the server's OS user (LOAD DATA INFILE, SELECT … INTO OUTFILE)",
+    ),
+    ("SHUTDOWN", "stops the server"),
+    (
+        "PROCESS",
+        "sees every session's statements, other accounts' included",
+    ),
+    (
+        "RELOAD",
+        "flushes privileges, logs, caches and the host cache (FLUSH …)",
+    ),
+    (
+        "BINLOG ADMIN",
+        "purges and rewrites the binary log (part of SUPER in MariaDB)",
+    ),
+    (
+        "BINLOG REPLAY",
+        "replays binary log events (part of SUPER in MariaDB)",
+    ),
+    (
+        "CONNECTION ADMIN",
+        "kills other sessions and ignores connection limits (part of SUPER in MariaDB)",
+    ),
+    (
+        "FEDERATED ADMIN",
+        "creates connections to other servers (part of SUPER in MariaDB)",
+    ),
+    (
+        "READ_ONLY ADMIN",
+        "writes while the server is read_only (part of SUPER in MariaDB)",
+    ),
+    (
+        "REPLICATION MASTER ADMIN",
+        "controls replication (part of SUPER in MariaDB)",
+    ),
+    (
+        "REPLICATION SLAVE ADMIN",
+        "controls replication (part of SUPER in MariaDB)",
+    ),
+    (
+        "SET USER",
+        "creates routines and views that run as any other account (DEFINER)",
+    ),
+    ("SYSTEM_USER", "MySQL's system account privilege"),
+    ("SET_USER_ID", "runs code as any other account (DEFINER)"),
+    (
+        "SET_ANY_DEFINER",
+        "runs code as any other account (DEFINER)",
+    ),
+    (
+        "ALLOW_NONEXISTENT_DEFINER",
+        "creates objects owned by accounts that do not exist yet",
+    ),
+];
+
+/// Global privileges that create accounts or roles.
+pub const ROLE_ADMIN: &[&str] = &["CREATE USER", "CREATE ROLE", "DROP ROLE", "ROLE_ADMIN"];
+
+/// Privileges that only read, and so are `medium` excess even on a whole database.
+pub const READ_ONLY: &[&str] = &[
+    "SELECT",
+    "SHOW VIEW",
+    "REFERENCES",
+    "EXECUTE",
+    "SHOW CREATE ROUTINE",
+    "CREATE TEMPORARY TABLES",
+    "LOCK TABLES",
+    "SHOW DATABASES",
+];
+
+enum Class {
+    Superuser(String),
+    RoleAdmin(&'static str),
+    Ordinary,
+}
+
+fn reaches_mysql_db(level: &Level) -> bool {
+    match level {
+        Level::Global => true,
+        Level::Database(p) => like_match(p, "mysql"),
+        Level::Table { database, .. } | Level::Routine { database, .. } => database == "mysql",
+    }
+}
+
+fn classify(h: &Held) -> Class {
+    let global = h.level == Level::Global;
+    if global && h.privilege == "ALL PRIVILEGES" {
+        return Class::Superuser(
+            "every privilege on every database, accounts and server included".into(),
+        );
+    }
+    if global {
+        if let Some((_, why)) = SUPERUSER.iter().find(|(p, _)| *p == h.privilege) {
+            return Class::Superuser((*why).to_owned());
+        }
+        if ROLE_ADMIN.contains(&h.privilege.as_str()) {
+            return Class::RoleAdmin("creates, alters and drops accounts and roles");
+        }
+        if h.privilege.ends_with("_ADMIN") {
+            return Class::Superuser("a MySQL administrative privilege".into());
+        }
+    }
+    if matches!(h.privilege.as_str(), "INSERT" | "UPDATE" | "ALL PRIVILEGES")
+        && reaches_mysql_db(&h.level)
+    {
+        return Class::Superuser(
+            "writes the grant tables in the `mysql` database, so it can give itself anything"
+                .into(),
+        );
+    }
+    Class::Ordinary
+}
+
+/// All findings for a posture.
+pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if p.user.as_ref().is_some_and(|u| u.name.is_empty()) {
+        out.push(Finding::new(
+            CheckId::CredEmpty,
+            Severity::Critical,
+            resource,
+            format!(
+                "the server matched the anonymous account {}: any user name gets in",
+                p.user_name()
+            ),
+            format!(
+                "DROP USER {}; give the app its own named account with a password",
+                p.user_sql()
+            ),
+        ));
+    }
+    superuser(resource, p, &mut out);
+    role_admin(resource, p, &mut out);
+    excess(resource, p, &mut out);
+    missing(resource, p, &mut out);
+    for what in &p.unknown {
+        out.push(Finding::new(
+            CheckId::PrivUnknown,
+            Severity::Medium,
+            resource,
+            format!("attache could not read {what}"),
+            "let the account read its own grants (SHOW GRANTS needs no privilege; a role's grants are read after SET ROLE); until then its privileges are unknown, not assumed",
+        ));
+    }
+    out
+}
+
+fn privilege_text(h: &Held) -> String {
+    match &h.column {
+        Some(c) => format!("{} ({})", h.privilege, crate::needs::ident(c)),
+        None => h.privilege.clone(),
+    }
+}
+
+fn privilege_sql(h: &Held) -> String {
+    match &h.column {
+        Some(c) => format!("{} ({})", h.privilege, quote(c)),
+        None => h.privilege.clone(),
+    }
+}
+
+/// `REVOKE <privs> ON <level> FROM <from>;` for each (level, holder) group.
+fn revokes<'a>(p: &Posture, held: impl IntoIterator<Item = &'a Held>) -> Vec<String> {
+    let mut groups: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for h in held {
+        groups
+            .entry((h.level.sql(), p.revoke_from(&h.holder)))
+            .or_default()
+            .insert(privilege_sql(h));
+    }
+    groups
+        .into_iter()
+        .map(|((level, from), privs)| {
+            format!(
+                "REVOKE {} ON {level} FROM {from};",
+                privs.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect()
+}
+
+fn superuser(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    let mut by_holder: BTreeMap<&Holder, Vec<(&Held, String)>> = BTreeMap::new();
+    for h in &p.held {
+        if let Class::Superuser(why) = classify(h) {
+            by_holder.entry(&h.holder).or_default().push((h, why));
+        }
+    }
+    for (holder, items) in by_holder {
+        let what: BTreeSet<String> = items
+            .iter()
+            .map(|(h, _)| format!("{} on {}", privilege_text(h), h.level))
+            .collect();
+        let what = what.into_iter().collect::<Vec<_>>().join(", ");
+        let evidence: Vec<String> = items
+            .iter()
+            .map(|(h, why)| {
+                format!(
+                    "{} on {} ({}): {why}",
+                    privilege_text(h),
+                    h.level,
+                    p.how(holder)
+                )
+            })
+            .collect();
+        let (message, remedy) = match holder {
+            Holder::Account => (
+                format!(
+                    "account {} holds {what}: a superuser in all but name",
+                    p.user_name()
+                ),
+                format!(
+                    "{} Give the app its own least-privileged account (see `attache explain priv-superuser`)",
+                    revokes(p, items.iter().map(|(h, _)| *h)).join(" ")
+                ),
+            ),
+            Holder::Public => (
+                format!(
+                    "every account, {} included, holds {what} through PUBLIC",
+                    p.user_name()
+                ),
+                revokes(p, items.iter().map(|(h, _)| *h)).join(" "),
+            ),
+            Holder::Role(r) => {
+                let first = p
+                    .roles
+                    .iter()
+                    .find(|x| &x.role == r)
+                    .and_then(|x| x.path.first().cloned())
+                    .unwrap_or_else(|| r.to_string());
+                (
+                    format!(
+                        "account {} can SET ROLE to a role holding {what} ({})",
+                        p.user_name(),
+                        p.how(holder)
+                    ),
+                    format!(
+                        "REVOKE {} FROM {}; a granted role can be set at any time, default or not",
+                        role_sql(p, &first),
+                        p.user_sql()
+                    ),
+                )
+            }
+        };
+        out.push(
+            Finding::new(
+                CheckId::PrivSuperuser,
+                Severity::Critical,
+                resource,
+                message,
+                remedy,
+            )
+            .with_evidence(evidence),
+        );
+    }
+    for x in &p.proxies {
+        if x.proxied.name.is_empty() && x.proxied.host.as_deref() == Some("%") {
+            out.push(Finding::new(
+                CheckId::PrivSuperuser,
+                Severity::Critical,
+                resource,
+                format!(
+                    "account {} holds PROXY on ''@'%' ({}): it can log in as any account",
+                    p.user_name(),
+                    p.how(&x.holder)
+                ),
+                format!(
+                    "REVOKE PROXY ON {} FROM {};",
+                    x.proxied.sql(),
+                    p.revoke_from(&x.holder)
+                ),
+            ));
+        }
+    }
+}
+
+/// A role as a statement names it, from its display name in a path.
+fn role_sql(p: &Posture, display: &str) -> String {
+    p.roles
+        .iter()
+        .find(|r| r.role.to_string() == display)
+        .map(|r| r.role.sql())
+        .unwrap_or_else(|| quote(display))
+}
+
+fn role_admin(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    let mut evidence = Vec::new();
+    let mut remedy = Vec::new();
+    for h in &p.held {
+        if let Class::RoleAdmin(why) = classify(h) {
+            evidence.push(format!(
+                "{} on {} ({}): {why}",
+                h.privilege,
+                h.level,
+                p.how(&h.holder)
+            ));
+            remedy.extend(revokes(p, [h]));
+        }
+    }
+    let mut grantable: BTreeMap<(String, String), (BTreeSet<String>, String, String)> =
+        BTreeMap::new();
+    for h in p.held.iter().filter(|h| h.grantable) {
+        grantable
+            .entry((h.level.to_string(), p.how(&h.holder)))
+            .or_insert_with(|| (BTreeSet::new(), h.level.sql(), p.revoke_from(&h.holder)))
+            .0
+            .insert(privilege_text(h));
+    }
+    for ((level, how), (privs, level_sql, from)) in grantable {
+        evidence.push(format!(
+            "can grant {} on {level} to others (WITH GRANT OPTION, {how})",
+            privs.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+        remedy.push(format!("REVOKE GRANT OPTION ON {level_sql} FROM {from};"));
+    }
+    for r in p.roles.iter().filter(|r| r.admin) {
+        evidence.push(format!(
+            "can grant role {} to others (WITH ADMIN OPTION, through {})",
+            r.role,
+            r.path.join(" → ")
+        ));
+        if r.path.len() == 1 {
+            remedy.push(format!(
+                "REVOKE ADMIN OPTION FOR {} FROM {};",
+                r.role.sql(),
+                p.user_sql()
+            ));
+        }
+    }
+    for x in p.proxies.iter().filter(|x| x.grantable) {
+        evidence.push(format!(
+            "can grant PROXY on {} to others ({})",
+            x.proxied,
+            p.how(&x.holder)
+        ));
+    }
+    if !evidence.is_empty() {
+        remedy.push("re-grant what the app needs without GRANT OPTION or ADMIN OPTION".into());
+        out.push(
+            Finding::new(
+                CheckId::PrivRoleAdmin,
+                Severity::High,
+                resource,
+                format!(
+                    "account {} can create accounts or hand out privileges",
+                    p.user_name()
+                ),
+                remedy.join(" "),
+            )
+            .with_evidence(evidence),
+        );
+    }
+}
+
+/// Whether `held` (level, column) lies within a need item's scope, for privilege `privilege`.
+fn within_need(p: &Posture, privilege: &str, level: &Level, column: Option<&str>) -> bool {
+    p.needs.iter().any(|(i, _)| {
+        i.privilege == privilege
+            && match (&i.column, column) {
+                (None, _) => true,
+                (Some(n), Some(c)) => n.eq_ignore_ascii_case(c),
+                (Some(_), None) => false,
+            }
+            && match (&i.level, level) {
+                (Level::Global, _) => true,
+                (Level::Database(d), Level::Database(pattern)) => {
+                    literal_database(pattern).as_deref() == Some(d.as_str())
+                }
+                (Level::Database(d), Level::Table { database, .. })
+                | (Level::Database(d), Level::Routine { database, .. }) => d == database,
+                (Level::Table { .. }, Level::Table { .. }) => &i.level == level,
+                (
+                    Level::Routine {
+                        kind: k1,
+                        database: d1,
+                        name: n1,
+                    },
+                    Level::Routine {
+                        kind: k2,
+                        database: d2,
+                        name: n2,
+                    },
+                ) => k1 == k2 && d1 == d2 && n1.eq_ignore_ascii_case(n2),
+                _ => false,
+            }
+    })
+}
+
+fn covered(p: &Posture, h: &Held) -> bool {
+    if h.privilege == "ALL PRIVILEGES" {
+        return h
+            .level
+            .all_privileges()
+            .iter()
+            .all(|q| within_need(p, q, &h.level, None));
+    }
+    within_need(p, &h.privilege, &h.level, h.column.as_deref())
+}
+
+fn is_blanket(h: &Held) -> bool {
+    match &h.level {
+        Level::Global => true,
+        _ if reaches_mysql_db(&h.level) => true,
+        Level::Database(pattern) => {
+            literal_database(pattern).is_none() || !READ_ONLY.contains(&h.privilege.as_str())
+        }
+        _ => matches!(h.privilege.as_str(), "DROP" | "ALTER" | "ALL PRIVILEGES"),
+    }
+}
+
+/// The columns the needs name for a table-level grant's privilege, if it names only columns.
+fn column_needs(p: &Posture, h: &Held) -> Vec<String> {
+    let mut cols: Vec<String> = p
+        .needs
+        .iter()
+        .filter(|(i, _)| i.privilege == h.privilege && i.level == h.level)
+        .filter_map(|(i, _)| i.column.clone())
+        .collect();
+    cols.sort();
+    cols.dedup();
+    cols
+}
+
+type Group = BTreeMap<(String, String), (BTreeSet<String>, Vec<String>)>;
+
+fn excess(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    let mut ordinary: Group = BTreeMap::new();
+    let mut blanket: Group = BTreeMap::new();
+    for h in &p.held {
+        if !matches!(classify(h), Class::Ordinary) || covered(p, h) {
+            continue;
+        }
+        if h.column.is_some()
+            && p.held.iter().any(|t| {
+                t.column.is_none()
+                    && t.level == h.level
+                    && t.privilege == h.privilege
+                    && t.holder == h.holder
+            })
+        {
+            continue; // the table-level grant says it already
+        }
+        let cols = if h.column.is_none() {
+            column_needs(p, h)
+        } else {
+            Vec::new()
+        };
+        let text = if cols.is_empty() {
+            privilege_text(h)
+        } else {
+            format!(
+                "{} on all columns (needs only {})",
+                h.privilege,
+                cols.join(", ")
+            )
+        };
+        let mut fix = revokes(p, [h]);
+        if !cols.is_empty() {
+            fix.push(format!(
+                "GRANT {} ({}) ON {} TO {};",
+                h.privilege,
+                cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+                h.level.sql(),
+                p.revoke_from(&h.holder)
+            ));
+        }
+        let group = if is_blanket(h) {
+            &mut blanket
+        } else {
+            &mut ordinary
+        };
+        let entry = group
+            .entry((h.level.to_string(), p.how(&h.holder)))
+            .or_default();
+        entry.0.insert(text);
+        entry.1.extend(fix);
+    }
+    let mut proxies = Vec::new();
+    for x in &p.proxies {
+        if !(x.proxied.name.is_empty() && x.proxied.host.as_deref() == Some("%")) {
+            proxies.push((
+                format!(
+                    "PROXY on {} ({}): logs in as that account",
+                    x.proxied,
+                    p.how(&x.holder)
+                ),
+                format!(
+                    "REVOKE PROXY ON {} FROM {};",
+                    x.proxied.sql(),
+                    p.revoke_from(&x.holder)
+                ),
+            ));
+        }
+    }
+    let render = |group: &Group| -> (Vec<String>, Vec<String>) {
+        let evidence = group
+            .iter()
+            .map(|((level, how), (privs, _))| {
+                format!(
+                    "{} on {level} ({how})",
+                    privs.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        let mut remedy: Vec<String> = Vec::new();
+        for (_, fixes) in group.values() {
+            for f in fixes {
+                if !remedy.contains(f) {
+                    remedy.push(f.clone());
+                }
+            }
+        }
+        (evidence, remedy)
+    };
+    if !ordinary.is_empty() {
+        let (evidence, remedy) = render(&ordinary);
+        out.push(
+            Finding::new(
+                CheckId::PrivExcess,
+                Severity::Medium,
+                resource,
+                format!(
+                    "account {} holds {} grant(s) beyond the manifest's needs",
+                    p.user_name(),
+                    evidence.len()
+                ),
+                remedy.join(" "),
+            )
+            .with_evidence(evidence),
+        );
+    }
+    if !blanket.is_empty() || !proxies.is_empty() {
+        let (mut evidence, mut remedy) = render(&blanket);
+        for (e, r) in proxies {
+            evidence.push(e);
+            remedy.push(r);
+        }
+        out.push(
+            Finding::new(
+                CheckId::PrivExcess,
+                Severity::High,
+                resource,
+                format!(
+                    "account {} holds blanket or destructive privileges beyond the manifest's needs",
+                    p.user_name()
+                ),
+                remedy.join(" "),
+            )
+            .with_evidence(evidence),
+        );
+    }
+}
+
+fn missing(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
+    // One finding per need as written, listing what is missing of it.
+    let mut by_need: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // need → level → privileges to grant
+    let mut grants: BTreeMap<&str, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    let mut other_fixes: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (item, state) in &p.needs {
+        let privilege = match &item.column {
+            Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
+            None => item.privilege.clone(),
+        };
+        let line = match state {
+            NeedState::Granted => continue,
+            NeedState::Missing => {
+                let sql_priv = match &item.column {
+                    Some(c) => format!("{} ({})", item.privilege, quote(c)),
+                    None => item.privilege.clone(),
+                };
+                grants
+                    .entry(&item.from)
+                    .or_default()
+                    .entry(item.level.sql())
+                    .or_default()
+                    .insert(sql_priv);
+                format!("{privilege} on {} is not granted", item.level)
+            }
+            NeedState::InactiveRole(r) => {
+                other_fixes.entry(&item.from).or_default().insert(format!(
+                    "SET DEFAULT ROLE {} FOR {};",
+                    r.sql(),
+                    p.user_sql()
+                ));
+                format!(
+                    "{privilege} on {} is held only through role {r}, which is not active at login (sessions would need SET ROLE {r})",
+                    item.level
+                )
+            }
+            NeedState::NoObject => match &item.column {
+                Some(c) => format!(
+                    "{} has no column {c} (or the account cannot see it)",
+                    item.level
+                ),
+                None => format!(
+                    "{} does not exist (or the account cannot see it)",
+                    item.level
+                ),
+            },
+            NeedState::Unknown(why) => {
+                format!("{privilege} on {} could not be checked: {why}", item.level)
+            }
+        };
+        by_need.entry(&item.from).or_default().push(line);
+    }
+    for (need, lines) in by_need {
+        let mut fixes: Vec<String> = grants
+            .get(need)
+            .map(|levels| {
+                levels
+                    .iter()
+                    .map(|(level, privs)| {
+                        format!(
+                            "GRANT {} ON {level} TO {};",
+                            privs.iter().cloned().collect::<Vec<_>>().join(", "),
+                            p.user_sql()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        fixes.extend(other_fixes.get(need).into_iter().flatten().cloned());
+        let remedy = if fixes.is_empty() {
+            "create the object (run the app's migrations), name the database in the binding, or fix the need in attache.toml".to_owned()
+        } else {
+            fixes.join(" ")
+        };
+        out.push(
+            Finding::new(
+                CheckId::PrivMissing,
+                Severity::High,
+                resource,
+                format!("need `{need}` is not met"),
+                remedy,
+            )
+            .with_evidence(lines),
+        );
+    }
+}
+
+/// The account's posture as reports show it (no password hash: `SHOW GRANTS` lines are never
+/// kept).
+pub fn account_json(p: &Posture) -> serde_json::Value {
+    let mut privileges: Vec<String> = p
+        .held
+        .iter()
+        .map(|h| {
+            format!(
+                "{} on {} ({}{})",
+                privilege_text(h),
+                h.level,
+                p.how(&h.holder),
+                if h.grantable {
+                    ", WITH GRANT OPTION"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    privileges.sort();
+    privileges.dedup();
+    json!({
+        "user": p.user.as_ref().map(ToString::to_string),
+        "database": p.database,
+        "server_version": p.server_version,
+        "require": p.require,
+        "active_roles": p.active_roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "roles": p.roles.iter().map(|r| json!({
+            "name": r.role.to_string(),
+            "through": r.path,
+            "admin_option": r.admin,
+            "active": r.active,
+        })).collect::<Vec<_>>(),
+        "privileges": privileges,
+        "proxies": p.proxies.iter().map(|x| format!("PROXY on {} ({})", x.proxied, p.how(&x.holder))).collect::<Vec<_>>(),
+        "partial_revokes_not_subtracted": p.partial_revokes,
+        "unknown": p.unknown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::{NeedItem, Principal, Proxy, ReachedRole};
+
+    fn table(t: &str) -> Level {
+        Level::Table {
+            database: "appdb".into(),
+            table: t.into(),
+        }
+    }
+
+    fn item(privilege: &str, level: Level, col: Option<&str>) -> NeedItem {
+        NeedItem {
+            privilege: privilege.into(),
+            level,
+            column: col.map(Into::into),
+            from: format!("{privilege} ON x"),
+        }
+    }
+
+    fn held(privilege: &str, level: Level, col: Option<&str>, holder: Holder) -> Held {
+        Held {
+            privilege: privilege.into(),
+            column: col.map(Into::into),
+            level,
+            holder,
+            grantable: false,
+        }
+    }
+
+    fn role(name: &str) -> Principal {
+        Principal {
+            name: name.into(),
+            host: None,
+        }
+    }
+
+    fn base() -> Posture {
+        Posture {
+            user: Some(Principal::from_current_user("app@%")),
+            database: Some("appdb".into()),
+            needs: vec![
+                (item("INSERT", table("signups"), None), NeedState::Granted),
+                (item("SELECT", table("signups"), None), NeedState::Granted),
+                (
+                    item("SELECT", table("users"), Some("email")),
+                    NeedState::Granted,
+                ),
+            ],
+            held: vec![
+                held("INSERT", table("signups"), None, Holder::Account),
+                held("SELECT", table("signups"), None, Holder::Account),
+                held("SELECT", table("users"), Some("email"), Holder::Account),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn checks(p: &Posture) -> Vec<(CheckId, Severity)> {
+        judge("db", p)
+            .iter()
+            .map(|f| (f.check, f.severity))
+            .collect()
+    }
+
+    #[test]
+    fn exactly_the_needs_is_clean() {
+        assert!(judge("db", &base()).is_empty());
+    }
+
+    #[test]
+    fn wider_grant_covers_narrower_need_but_is_excess() {
+        let mut p = base();
+        p.held = vec![
+            held(
+                "INSERT",
+                Level::Database("appdb".into()),
+                None,
+                Holder::Account,
+            ),
+            held("SELECT", table("signups"), None, Holder::Account),
+            held("SELECT", table("users"), None, Holder::Account),
+        ];
+        let f = judge("db", &p);
+        assert_eq!(
+            f.iter().map(|f| (f.check, f.severity)).collect::<Vec<_>>(),
+            vec![
+                (CheckId::PrivExcess, Severity::Medium),
+                (CheckId::PrivExcess, Severity::High)
+            ],
+            "{f:#?}"
+        );
+        assert!(
+            f[0].evidence.contains(
+                &"SELECT on all columns (needs only email) on appdb.users (directly)".to_owned()
+            ),
+            "{:?}",
+            f[0].evidence
+        );
+        assert!(
+            f[0].remedy
+                .contains("REVOKE SELECT ON `appdb`.`users` FROM 'app'@'%';")
+                && f[0]
+                    .remedy
+                    .contains("GRANT SELECT (`email`) ON `appdb`.`users` TO 'app'@'%';"),
+            "{}",
+            f[0].remedy
+        );
+        assert_eq!(
+            f[1].evidence,
+            vec!["INSERT on appdb.* (directly)".to_owned()]
+        );
+    }
+
+    #[test]
+    fn excess_names_how_it_is_held() {
+        let mut p = base();
+        p.roles.push(ReachedRole {
+            role: role("rw"),
+            path: vec!["ops".into(), "rw".into()],
+            admin: false,
+            active: false,
+        });
+        p.held.push(held(
+            "DELETE",
+            table("signups"),
+            None,
+            Holder::Role(role("rw")),
+        ));
+        p.held
+            .push(held("UPDATE", table("users"), None, Holder::Public));
+        p.held.push(held(
+            "SELECT",
+            table("users"),
+            Some("password_hash"),
+            Holder::Account,
+        ));
+        let f = judge("db", &p);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(
+            (f[0].check, f[0].severity),
+            (CheckId::PrivExcess, Severity::Medium)
+        );
+        for line in [
+            "DELETE on appdb.signups (via role rw (through ops → rw))",
+            "UPDATE on appdb.users (via PUBLIC)",
+            "SELECT (password_hash) on appdb.users (directly)",
+        ] {
+            assert!(
+                f[0].evidence.contains(&line.to_owned()),
+                "{line}: {:?}",
+                f[0].evidence
+            );
+        }
+        assert!(
+            f[0].remedy
+                .contains("REVOKE UPDATE ON `appdb`.`users` FROM PUBLIC;")
+                && f[0]
+                    .remedy
+                    .contains("REVOKE DELETE ON `appdb`.`signups` FROM `rw`;")
+                && f[0]
+                    .remedy
+                    .contains("REVOKE SELECT (`password_hash`) ON `appdb`.`users` FROM 'app'@'%';"),
+            "{}",
+            f[0].remedy
+        );
+    }
+
+    #[test]
+    fn superuser_directly_through_roles_and_public() {
+        let mut p = base();
+        p.held
+            .push(held("ALL PRIVILEGES", Level::Global, None, Holder::Account));
+        assert_eq!(
+            checks(&p),
+            vec![(CheckId::PrivSuperuser, Severity::Critical)]
+        );
+
+        let mut p = base();
+        p.held
+            .push(held("FILE", Level::Global, None, Holder::Account));
+        p.held
+            .push(held("SUPER", Level::Global, None, Holder::Account));
+        let f = judge("db", &p);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].message.contains("FILE on *.*, SUPER on *.*"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].remedy
+                .starts_with("REVOKE FILE, SUPER ON *.* FROM 'app'@'%';"),
+            "{}",
+            f[0].remedy
+        );
+
+        let mut p = base();
+        p.roles.push(ReachedRole {
+            role: role("r2"),
+            path: vec!["r1".into(), "r2".into()],
+            admin: false,
+            active: false,
+        });
+        p.roles.push(ReachedRole {
+            role: role("r1"),
+            path: vec!["r1".into()],
+            admin: false,
+            active: false,
+        });
+        p.held
+            .push(held("FILE", Level::Global, None, Holder::Role(role("r2"))));
+        let f = judge("db", &p);
+        assert_eq!(f[0].check, CheckId::PrivSuperuser);
+        assert!(f[0].message.contains("SET ROLE"), "{}", f[0].message);
+        assert!(f[0].message.contains("through r1 → r2"), "{}", f[0].message);
+        assert!(
+            f[0].remedy.starts_with("REVOKE `r1` FROM 'app'@'%';"),
+            "{}",
+            f[0].remedy
+        );
+
+        for h in [
+            held(
+                "UPDATE",
+                Level::Database("mysql".into()),
+                None,
+                Holder::Account,
+            ),
+            held("INSERT", Level::Database("%".into()), None, Holder::Account),
+            held(
+                "SYSTEM_VARIABLES_ADMIN",
+                Level::Global,
+                None,
+                Holder::Public,
+            ),
+            held("PROCESS", Level::Global, None, Holder::Account),
+        ] {
+            let mut p = base();
+            p.held.push(h.clone());
+            assert_eq!(
+                checks(&p),
+                vec![(CheckId::PrivSuperuser, Severity::Critical)],
+                "{h:?}"
+            );
+        }
+        let mut p = base();
+        p.proxies.push(Proxy {
+            proxied: Principal {
+                name: String::new(),
+                host: Some("%".into()),
+            },
+            holder: Holder::Account,
+            grantable: false,
+        });
+        assert_eq!(
+            checks(&p),
+            vec![(CheckId::PrivSuperuser, Severity::Critical)]
+        );
+    }
+
+    #[test]
+    fn role_admin() {
+        let mut p = base();
+        p.held
+            .push(held("CREATE USER", Level::Global, None, Holder::Account));
+        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
+        let mut p = base();
+        p.held[0].grantable = true;
+        let f = judge("db", &p);
+        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
+        assert!(
+            f[0].remedy
+                .contains("REVOKE GRANT OPTION ON `appdb`.`signups` FROM 'app'@'%';"),
+            "{}",
+            f[0].remedy
+        );
+        let mut p = base();
+        p.roles.push(ReachedRole {
+            role: role("r1"),
+            path: vec!["r1".into()],
+            admin: true,
+            active: false,
+        });
+        let f = judge("db", &p);
+        assert_eq!(f[0].check, CheckId::PrivRoleAdmin);
+        assert!(
+            f[0].remedy
+                .contains("REVOKE ADMIN OPTION FOR `r1` FROM 'app'@'%';")
+        );
+    }
+
+    #[test]
+    fn blanket_and_destructive_are_high() {
+        for h in [
+            held("SELECT", Level::Global, None, Holder::Account),
+            held(
+                "DROP",
+                Level::Database("appdb".into()),
+                None,
+                Holder::Account,
+            ),
+            held(
+                "SELECT",
+                Level::Database("app%".into()),
+                None,
+                Holder::Account,
+            ),
+            held("DROP", table("users"), None, Holder::Account),
+            held(
+                "SELECT",
+                Level::Table {
+                    database: "mysql".into(),
+                    table: "user".into(),
+                },
+                None,
+                Holder::Account,
+            ),
+        ] {
+            let mut p = base();
+            p.held.push(h.clone());
+            assert_eq!(
+                checks(&p),
+                vec![(CheckId::PrivExcess, Severity::High)],
+                "{h:?}"
+            );
+        }
+        for h in [
+            held(
+                "SELECT",
+                Level::Database("appdb".into()),
+                None,
+                Holder::Account,
+            ),
+            held("DELETE", table("users"), None, Holder::Account),
+        ] {
+            let mut p = base();
+            p.held.push(h.clone());
+            assert_eq!(
+                checks(&p),
+                vec![(CheckId::PrivExcess, Severity::Medium)],
+                "{h:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_lists_grants_to_run() {
+        let mut p = base();
+        p.needs[0].1 = NeedState::Missing;
+        p.held.remove(0);
+        let f = judge("db", &p);
+        assert_eq!(
+            (f[0].check, f[0].severity),
+            (CheckId::PrivMissing, Severity::High)
+        );
+        assert_eq!(
+            f[0].remedy,
+            "GRANT INSERT ON `appdb`.`signups` TO 'app'@'%';"
+        );
+        assert_eq!(
+            f[0].evidence,
+            vec!["INSERT on appdb.signups is not granted".to_owned()]
+        );
+        let mut p = base();
+        p.needs[2].1 = NeedState::NoObject;
+        assert!(judge("db", &p)[0].evidence[0].contains("has no column email"));
+        let mut p = base();
+        p.needs[0].1 = NeedState::InactiveRole(role("writer"));
+        let f = judge("db", &p);
+        assert_eq!(f[0].remedy, "SET DEFAULT ROLE `writer` FOR 'app'@'%';");
+    }
+
+    #[test]
+    fn anonymous_account_and_unknown() {
+        let mut p = base();
+        p.user = Some(Principal::from_current_user("@%"));
+        assert!(checks(&p).contains(&(CheckId::CredEmpty, Severity::Critical)));
+        let mut p = base();
+        p.unknown.push("the privileges of role r1: denied".into());
+        assert_eq!(checks(&p), vec![(CheckId::PrivUnknown, Severity::Medium)]);
+    }
+
+    #[test]
+    fn account_json_lists_how_each_privilege_is_held() {
+        let mut p = base();
+        p.held[0].grantable = true;
+        let j = account_json(&p);
+        assert_eq!(j["user"], "app@%");
+        let privs: Vec<&str> = j["privileges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(
+            privs.contains(&"INSERT on appdb.signups (directly, WITH GRANT OPTION)"),
+            "{privs:?}"
+        );
+    }
+}

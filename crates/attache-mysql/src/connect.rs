@@ -1,0 +1,439 @@
+//! Connecting: a pre-flight TLS probe with attache's own verifier, then the real connection with
+//! mysql_async under the same roots, and every failure turned into a finding that names the
+//! resource.
+//!
+//! # What mysql_async 0.37 does with TLS (read in its source, `src/io/tls/rustls_io.rs` and
+//! `src/conn/mod.rs`)
+//!
+//! - No TLS at all unless `SslOpts` are set. With them set, it refuses a server whose greeting
+//!   lacks `CLIENT_SSL` (`DriverError::NoClientSslFlagFromServer`) before it sends anything:
+//!   no downgrade.
+//! - It builds its own rustls `ClientConfig` per connection (`ClientConfig::builder()`, so the
+//!   process's default provider — attache installs aws-lc-rs — and rustls' default protocol
+//!   versions, TLS 1.2 and 1.3). It cannot take attache's [`TlsClient`] configuration.
+//! - Trust anchors: the bundled **webpki-roots (Mozilla's list) plus** the CA files given,
+//!   unless `with_disable_built_in_roots(true)`. attache always disables them and passes
+//!   exactly the binding's CA file, or the operating system's roots (as DER buffers) when the
+//!   binding names none — the same anchors [`TlsClient`] uses.
+//! - Verification is rustls' `WebPkiServerVerifier` (chain, validity, host name) wrapped in a
+//!   verifier that skips the name check with `with_danger_skip_domain_validation(true)` or
+//!   everything with `with_danger_accept_invalid_certs(true)`. attache sets neither. The
+//!   name checked is the host as given; an IP address becomes an IP `ServerName`, so a
+//!   certificate for `IP:127.0.0.1` is checked against its IP SAN.
+//! - It exposes nothing of the handshake (no version, cipher or peer certificate).
+//! - With `prefer_socket` (default `true`) it asks the server for `@@socket` after logging in
+//!   over TCP to a loopback address and silently reconnects through that unix socket, without
+//!   TLS. attache sets `prefer_socket(false)`: a TCP binding stays TCP.
+//! - `Opts`, `Pool` and `Conn` derive `Debug`, and it prints the password; attache never
+//!   formats them, and hands the app a [`Pool`](crate::Pool) whose `Debug` is redacted.
+//!
+//! Hence the probe ([`probe`]): it reads the server's greeting itself (a server without
+//! `CLIENT_SSL` is refused before anything is sent), sends the 32-byte SSLRequest (no
+//! credential in it), runs attache's own verify-full [`TlsClient::handshake`] with the
+//! binding's roots, records the [`TlsFacts`], and closes. Only then does mysql_async connect
+//! and log in, verifying the same way. The server sees the probe as a connection closed
+//! before authentication: MariaDB 10.11 logs a warning ("Aborted connection … closed normally
+//! without authentication") and counts `Aborted_connects_preauth`, but not towards
+//! `max_connect_errors` (seen here: five probes against `max_connect_errors = 3`, with name
+//! resolution on, left the host unblocked). Not measured on MySQL 8.
+
+use std::time::Duration;
+
+use attache_core::tls::{Roots, TlsClient, TlsFacts, certificate_failure, tls_failure};
+use attache_core::{Binding, CheckId, Finding, Severity};
+use mysql_async::{ClientIdentity, Opts, OptsBuilder, PoolConstraints, PoolOpts, SslOpts};
+use rustls::RootCertStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::binding::{Host, MysqlBinding};
+
+/// `CLIENT_PROTOCOL_41`.
+const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
+/// `CLIENT_SSL`: the server can switch to TLS after its greeting.
+pub const CLIENT_SSL: u32 = 0x0000_0800;
+/// `CLIENT_SECURE_CONNECTION`.
+const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
+/// `CLIENT_LONG_PASSWORD` (MariaDB reads its absence as "extended capabilities follow").
+const CLIENT_LONG_PASSWORD: u32 = 0x0000_0001;
+/// A greeting bigger than this is not a MySQL greeting.
+const MAX_GREETING: usize = 16 * 1024;
+/// `utf8mb4_general_ci`.
+const UTF8MB4: u8 = 45;
+/// Connections the app's pool may open at once.
+pub const POOL_MAX: usize = 16;
+
+/// What the server said about itself before any credential was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Greeting {
+    /// `server_version` (e.g. `10.11.6-MariaDB-0+deb12u1`).
+    pub server_version: String,
+    /// Capability flags (lower and upper 16 bits).
+    pub capabilities: u32,
+}
+
+/// Parses an initial handshake packet's payload (protocol 10). An ERR packet comes back as the
+/// server's message.
+pub fn parse_greeting(payload: &[u8]) -> Result<Greeting, String> {
+    match payload.first() {
+        Some(0xff) => {
+            let code = payload
+                .get(1..3)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .unwrap_or(0);
+            let mut msg = payload.get(3..).unwrap_or_default();
+            if msg.first() == Some(&b'#') {
+                msg = msg.get(6..).unwrap_or_default();
+            }
+            return Err(format!(
+                "the server refused the connection: {} (error {code})",
+                String::from_utf8_lossy(msg)
+            ));
+        }
+        Some(10) => {}
+        Some(v) => {
+            return Err(format!(
+                "not a MySQL or MariaDB server (greeting of protocol version {v})"
+            ));
+        }
+        None => return Err("empty greeting".into()),
+    }
+    let rest = &payload[1..];
+    let Some(nul) = rest.iter().position(|&b| b == 0) else {
+        return Err("truncated greeting".into());
+    };
+    let server_version = String::from_utf8_lossy(&rest[..nul]).into_owned();
+    // connection id (4), scramble part 1 (8), filler (1), capabilities low (2)
+    let after = &rest[nul + 1..];
+    let Some(low) = after.get(13..15) else {
+        return Err("truncated greeting".into());
+    };
+    let mut capabilities = u32::from(u16::from_le_bytes([low[0], low[1]]));
+    // charset (1), status (2), capabilities high (2)
+    if let Some(high) = after.get(18..20) {
+        capabilities |= u32::from(u16::from_le_bytes([high[0], high[1]])) << 16;
+    }
+    Ok(Greeting {
+        server_version,
+        capabilities,
+    })
+}
+
+/// The SSLRequest packet (header and 32-byte payload): capabilities, max packet size,
+/// character set, 23 zero bytes. It carries no user name and no credential.
+pub fn ssl_request() -> [u8; 36] {
+    let mut packet = [0u8; 36];
+    packet[0] = 32;
+    packet[3] = 1; // sequence id
+    let caps = CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SSL | CLIENT_SECURE_CONNECTION;
+    packet[4..8].copy_from_slice(&caps.to_le_bytes());
+    packet[8..12].copy_from_slice(&(16u32 << 20).to_le_bytes());
+    packet[12] = UTF8MB4;
+    packet
+}
+
+fn unreachable(resource: &str, target: &str, why: impl std::fmt::Display) -> Finding {
+    Finding::new(
+        CheckId::Unreachable,
+        Severity::High,
+        resource,
+        format!("{target}: {why}"),
+        "check the host and port in the binding and that the server is up and reachable from here",
+    )
+}
+
+fn declined(resource: &str, target: &str) -> Finding {
+    Finding::new(
+        CheckId::TlsPlaintext,
+        Severity::High,
+        resource,
+        format!(
+            "{target} offers no TLS (no CLIENT_SSL in its greeting); attache refused to continue in plaintext and sent no credentials"
+        ),
+        "enable TLS on the server (ssl_cert, ssl_key; require_secure_transport = ON); if a proxy sits in between, it may be stripping TLS",
+    )
+}
+
+fn cert_invalid(resource: &str, b: &MysqlBinding, why: &str) -> Finding {
+    Finding::new(
+        CheckId::TlsCertInvalid,
+        Severity::High,
+        resource,
+        format!("{}: {why}; attache refused the connection", b.target()),
+        "give the binding the CA that signed the server's certificate (ssl-ca / ca.crt), and make sure the certificate names the host in the binding and is in date",
+    )
+    .with_evidence([format!("CA from {}", roots_source(b))])
+}
+
+/// Reads the greeting, asks for TLS and runs attache's verify-full handshake against the
+/// binding's host, then closes. Nothing after the greeting carries a user name or credential.
+pub async fn probe(
+    resource: &str,
+    b: &MysqlBinding,
+    tls: &TlsClient,
+) -> Result<(Greeting, TlsFacts), Finding> {
+    let target = b.target();
+    let Host::Tcp(host) = &b.host.value else {
+        return Err(unreachable(resource, &target, "a unix socket takes no TLS"));
+    };
+    let mut stream = TcpStream::connect((host.as_str(), b.port.value))
+        .await
+        .map_err(|e| unreachable(resource, &target, e))?;
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await.map_err(|e| {
+        unreachable(
+            resource,
+            &target,
+            format!("no greeting from the server: {e}"),
+        )
+    })?;
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    if len == 0 || len > MAX_GREETING {
+        return Err(unreachable(
+            resource,
+            &target,
+            "not a MySQL or MariaDB server (no greeting packet)",
+        ));
+    }
+    let mut payload = vec![0u8; len];
+    stream
+        .read_exact(&mut payload)
+        .await
+        .map_err(|e| unreachable(resource, &target, format!("truncated greeting: {e}")))?;
+    let greeting = parse_greeting(&payload).map_err(|e| unreachable(resource, &target, e))?;
+    if greeting.capabilities & CLIENT_SSL == 0 {
+        return Err(declined(resource, &target));
+    }
+    stream
+        .write_all(&ssl_request())
+        .await
+        .map_err(|e| unreachable(resource, &target, e))?;
+    let (mut tls_stream, facts) = tls.handshake(host, stream).await.map_err(|e| {
+        if let Some(why) = certificate_failure(&e) {
+            cert_invalid(resource, b, &why)
+        } else if let Some(why) = tls_failure(&e) {
+            Finding::new(
+                CheckId::Unreachable,
+                Severity::High,
+                resource,
+                format!("{target}: the TLS handshake failed: {why}"),
+                "check that the server speaks TLS 1.2 or later and, if it asks for a client certificate, that the binding has one (ssl-cert/ssl-key, tls.crt/tls.key)",
+            )
+        } else {
+            unreachable(resource, &target, format!("the TLS handshake failed: {e}"))
+        }
+    })?;
+    let _ = tls_stream.shutdown().await;
+    Ok((greeting, facts))
+}
+
+/// The operating system's trust anchors as DER, those rustls can use (mysql_async fails on the
+/// first one it cannot add). Loaded once.
+fn system_roots() -> Result<&'static [Vec<u8>], String> {
+    static ROOTS: std::sync::OnceLock<Result<Vec<Vec<u8>>, String>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let usable: Vec<Vec<u8>> = found
+                .certs
+                .into_iter()
+                .filter(|c| RootCertStore::empty().add(c.clone()).is_ok())
+                .map(|c| c.to_vec())
+                .collect();
+            if usable.is_empty() {
+                Err("the system trust store is empty".to_owned())
+            } else {
+                Ok(usable)
+            }
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+}
+
+/// mysql_async's TLS options for a binding: exactly the binding's roots (built-in roots off),
+/// host name verified, the client certificate if any.
+pub fn ssl_opts(resource: &str, b: &MysqlBinding) -> Result<SslOpts, Finding> {
+    // mysql_async's `PathOrBuf` is not exported: built through its `From` impls.
+    let roots = match &b.tls.roots {
+        Roots::PemFile(f) => vec![f.value.clone().into()],
+        Roots::System => system_roots()
+            .map_err(|e| {
+                Finding::new(
+                    CheckId::BindingInvalid,
+                    Severity::High,
+                    resource,
+                    format!("no CA given and {e}"),
+                    "name the server's CA in the binding (ssl-ca, ca.crt) or install ca-certificates",
+                )
+            })?
+            .iter()
+            .map(|der| der.as_slice().into())
+            .collect(),
+    };
+    let identity =
+        b.tls.identity.as_ref().map(|id| {
+            ClientIdentity::new(id.cert.value.clone().into(), id.key.value.clone().into())
+        });
+    Ok(SslOpts::default()
+        .with_root_certs(roots)
+        .with_disable_built_in_roots(true)
+        .with_danger_skip_domain_validation(false)
+        .with_danger_accept_invalid_certs(false)
+        .with_client_identity(identity))
+}
+
+/// The mysql_async options for a binding: TCP stays TCP (`prefer_socket(false)`), TLS verified
+/// unless the binding is plaintext (already judged), a bounded pool of at most [`POOL_MAX`]
+/// connections. mysql_async has no connect timeout of its own: callers bound connecting with
+/// the policy's `connect_timeout`. Never `Debug`-format the result: it holds the password.
+pub fn mysql_opts(resource: &str, b: &MysqlBinding) -> Result<Opts, Finding> {
+    let constraints =
+        PoolConstraints::new(0, POOL_MAX).expect("0 <= POOL_MAX is a valid constraint");
+    let mut o = OptsBuilder::default()
+        .user(Some(b.user.value.clone()))
+        .pass(
+            b.password
+                .as_ref()
+                .map(|p| p.value.expose_secret().to_owned()),
+        )
+        .db_name(b.database.as_ref().map(|d| d.value.clone()))
+        .prefer_socket(false)
+        .pool_opts(
+            PoolOpts::default()
+                .with_constraints(constraints)
+                .with_inactive_connection_ttl(Duration::from_secs(60)),
+        );
+    o = match &b.host.value {
+        Host::Tcp(h) => o.ip_or_hostname(h.clone()).tcp_port(b.port.value),
+        Host::Socket(p) => o.socket(Some(p.to_string_lossy().into_owned())),
+    };
+    if !b.plaintext {
+        o = o.ssl_opts(ssl_opts(resource, b)?);
+    }
+    Ok(Opts::from(o))
+}
+
+/// Turns a mysql_async failure into the finding that says what happened. The driver's errors
+/// carry no password (the server's "Access denied" names the user only).
+pub fn connect_failure(resource: &str, b: &MysqlBinding, err: &mysql_async::Error) -> Finding {
+    let target = b.target();
+    if let mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) = err {
+        return declined(resource, &target);
+    }
+    if let Some(why) = certificate_failure(err) {
+        return cert_invalid(resource, b, &why);
+    }
+    if let mysql_async::Error::Server(e) = err {
+        let (check, remedy) = match e.code {
+            1045 | 1698 | 3159 | 1251 | 3118 | 4151 => (
+                CheckId::AuthFailed,
+                "check the user and password in the binding (a rotated password may not be deployed yet), and that the account may log in from this host over TLS",
+            ),
+            1044 => (
+                CheckId::PrivMissing,
+                "grant the account its needs on the database (`attache grants` prints the statements), or fix the database in the binding",
+            ),
+            1049 => (CheckId::BindingInvalid, "check the database in the binding"),
+            _ => (
+                CheckId::Unreachable,
+                "see the server's message; check the server's error log",
+            ),
+        };
+        return Finding::new(
+            check,
+            Severity::High,
+            resource,
+            format!(
+                "{target}: the server said: {} (error {}, SQLSTATE {})",
+                e.message, e.code, e.state
+            ),
+            remedy,
+        );
+    }
+    if let Some(why) = tls_failure(err) {
+        return Finding::new(
+            CheckId::Unreachable,
+            Severity::High,
+            resource,
+            format!("{target}: the TLS handshake failed: {why}"),
+            "check that the server speaks TLS 1.2 or later and, if it asks for a client certificate, that the binding has one (ssl-cert/ssl-key, tls.crt/tls.key)",
+        );
+    }
+    let mut detail = err.to_string();
+    let mut cur = std::error::Error::source(err);
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !detail.contains(&s) {
+            detail = format!("{detail}: {s}");
+        }
+        cur = e.source();
+    }
+    unreachable(resource, &target, detail)
+}
+
+fn roots_source(b: &MysqlBinding) -> String {
+    match &b.tls.roots {
+        Roots::System => "the system trust store".to_owned(),
+        Roots::PemFile(f) => format!("{} ({})", f.value.display(), f.source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn greeting(caps: u32) -> Vec<u8> {
+        let mut p = vec![10];
+        p.extend_from_slice(b"10.11.6-MariaDB\0");
+        p.extend_from_slice(&7u32.to_le_bytes());
+        p.extend_from_slice(b"12345678\0");
+        p.extend_from_slice(&(caps as u16).to_le_bytes());
+        p.push(45);
+        p.extend_from_slice(&2u16.to_le_bytes());
+        p.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+        p.push(21);
+        p.extend_from_slice(&[0; 10]);
+        p.extend_from_slice(b"123456789012\0mysql_native_password\0");
+        p
+    }
+
+    #[test]
+    fn greeting_capabilities() {
+        let g = parse_greeting(&greeting(CLIENT_SSL | CLIENT_PROTOCOL_41 | 0x0008_0000)).unwrap();
+        assert_eq!(g.server_version, "10.11.6-MariaDB");
+        assert_ne!(g.capabilities & CLIENT_SSL, 0);
+        assert_ne!(g.capabilities & 0x0008_0000, 0);
+        let g = parse_greeting(&greeting(CLIENT_PROTOCOL_41)).unwrap();
+        assert_eq!(g.capabilities & CLIENT_SSL, 0);
+    }
+
+    #[test]
+    fn error_packet_and_garbage() {
+        let mut err = vec![0xff, 0x69, 0x04, b'#'];
+        err.extend_from_slice(b"HY000Host is blocked");
+        let e = parse_greeting(&err).unwrap_err();
+        assert!(e.contains("Host is blocked (error 1129)"), "{e}");
+        for bad in [
+            &[][..],
+            &[9, 1, 2][..],
+            &[10][..],
+            &[10, b'x', 0, 1][..],
+            &[0xff][..],
+        ] {
+            assert!(parse_greeting(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn ssl_request_is_32_bytes_without_credentials() {
+        let p = ssl_request();
+        assert_eq!(&p[..4], &[32, 0, 0, 1]);
+        let caps = u32::from_le_bytes([p[4], p[5], p[6], p[7]]);
+        assert_ne!(caps & CLIENT_SSL, 0);
+        assert!(
+            p[13..].iter().all(|&b| b == 0),
+            "only zero filler after the charset"
+        );
+    }
+}

@@ -1,0 +1,666 @@
+//! Needs in GRANT's own words: `<privileges> ON <level>`, where the level is what MySQL's GRANT
+//! takes: `db.table`, `table`, `db.*`, `*`, `*.*`, `PROCEDURE db.p`, `FUNCTION db.f` (and an
+//! optional `TABLE` keyword). Column lists as in GRANT: `SELECT (id, email) ON appdb.users`.
+//! `ALL [PRIVILEGES]` expands to every privilege of the level.
+//!
+//! A name without a database (`signups`, `*`) means the binding's database, as GRANT reads it
+//! against the current database: the manifest then holds no deployment's database name.
+//! Database and table names keep their case (they are case-sensitive on Linux servers); column
+//! names and privileges do not matter in case.
+
+use std::fmt;
+
+/// Privileges GRANT takes on one table (`db.t`), as the server names them.
+pub const TABLE_PRIVILEGES: &[&str] = &[
+    "ALTER",
+    "CREATE",
+    "CREATE VIEW",
+    "DELETE",
+    "DELETE HISTORY",
+    "DROP",
+    "INDEX",
+    "INSERT",
+    "REFERENCES",
+    "SELECT",
+    "SHOW VIEW",
+    "TRIGGER",
+    "UPDATE",
+];
+
+/// Privileges that GRANT can limit to columns.
+pub const COLUMN_PRIVILEGES: &[&str] = &["INSERT", "REFERENCES", "SELECT", "UPDATE"];
+
+/// Privileges GRANT takes on a database (`db.*`) beyond the table ones.
+pub const DATABASE_ONLY_PRIVILEGES: &[&str] = &[
+    "ALTER ROUTINE",
+    "CREATE ROUTINE",
+    "CREATE TEMPORARY TABLES",
+    "EVENT",
+    "EXECUTE",
+    "LOCK TABLES",
+    "SHOW CREATE ROUTINE",
+];
+
+/// Privileges GRANT takes only on `*.*` (MariaDB's and MySQL's static ones). MySQL 8's dynamic
+/// privileges (`SYSTEM_VARIABLES_ADMIN`, …) are accepted by their shape, one word with `_`.
+pub const GLOBAL_ONLY_PRIVILEGES: &[&str] = &[
+    "BINLOG ADMIN",
+    "BINLOG MONITOR",
+    "BINLOG REPLAY",
+    "CONNECTION ADMIN",
+    "CREATE ROLE",
+    "CREATE TABLESPACE",
+    "CREATE USER",
+    "DROP ROLE",
+    "FEDERATED ADMIN",
+    "FILE",
+    "PROCESS",
+    "READ_ONLY ADMIN",
+    "RELOAD",
+    "REPLICA MONITOR",
+    "REPLICATION CLIENT",
+    "REPLICATION MASTER ADMIN",
+    "REPLICATION REPLICA",
+    "REPLICATION SLAVE",
+    "REPLICATION SLAVE ADMIN",
+    "SET USER",
+    "SHOW DATABASES",
+    "SHUTDOWN",
+    "SLAVE MONITOR",
+    "SUPER",
+];
+
+/// Privileges GRANT takes on one stored routine.
+pub const ROUTINE_PRIVILEGES: &[&str] = &["ALTER ROUTINE", "EXECUTE"];
+
+/// A stored routine's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RoutineKind {
+    /// `PROCEDURE`.
+    Procedure,
+    /// `FUNCTION`.
+    Function,
+}
+
+impl RoutineKind {
+    /// The GRANT keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RoutineKind::Procedure => "PROCEDURE",
+            RoutineKind::Function => "FUNCTION",
+        }
+    }
+}
+
+/// What a need is on (GRANT's `priv_level`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// `*.*`: the whole server.
+    Global,
+    /// `db.*`, or `*` (`database: None`: the binding's database).
+    Database {
+        /// The database; `None` for the binding's.
+        database: Option<String>,
+    },
+    /// `db.table`, or `table` (`database: None`: the binding's database).
+    Table {
+        /// The database; `None` for the binding's.
+        database: Option<String>,
+        /// The table (or view).
+        table: String,
+    },
+    /// `PROCEDURE db.p` / `FUNCTION db.f`.
+    Routine {
+        /// Procedure or function.
+        kind: RoutineKind,
+        /// The database; `None` for the binding's.
+        database: Option<String>,
+        /// The routine's name.
+        name: String,
+    },
+}
+
+impl Target {
+    /// The privileges GRANT accepts at this level; `ALL` expands to these.
+    pub fn privileges(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = match self {
+            Target::Routine { .. } => ROUTINE_PRIVILEGES.to_vec(),
+            Target::Table { .. } => TABLE_PRIVILEGES.to_vec(),
+            Target::Database { .. } => [TABLE_PRIVILEGES, DATABASE_ONLY_PRIVILEGES].concat(),
+            Target::Global => [
+                TABLE_PRIVILEGES,
+                DATABASE_ONLY_PRIVILEGES,
+                GLOBAL_ONLY_PRIVILEGES,
+            ]
+            .concat(),
+        };
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The level as GRANT writes it, each name quoted with backticks (for statements).
+    pub fn sql(&self) -> String {
+        self.render(quote)
+    }
+
+    fn render(&self, q: fn(&str) -> String) -> String {
+        let db = |d: &Option<String>| d.as_deref().map(|d| format!("{}.", q(d)));
+        match self {
+            Target::Global => "*.*".to_owned(),
+            Target::Database { database } => match database {
+                Some(d) => format!("{}.*", q(d)),
+                None => "*".to_owned(),
+            },
+            Target::Table { database, table } => {
+                format!("{}{}", db(database).unwrap_or_default(), q(table))
+            }
+            Target::Routine {
+                kind,
+                database,
+                name,
+            } => format!(
+                "{} {}{}",
+                kind.keyword(),
+                db(database).unwrap_or_default(),
+                q(name)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(ident))
+    }
+}
+
+/// One privilege, possibly limited to columns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Privilege {
+    /// `SELECT`, `CREATE TEMPORARY TABLES`, … (upper case, single spaces).
+    pub name: String,
+    /// Columns (lower case), when the grant is column-level.
+    pub columns: Option<Vec<String>>,
+}
+
+impl Privilege {
+    fn render(&self, q: fn(&str) -> String) -> String {
+        match &self.columns {
+            Some(cols) => format!(
+                "{} ({})",
+                self.name,
+                cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+            ),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// A parsed need.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Need {
+    /// The privileges, sorted.
+    pub privileges: Vec<Privilege>,
+    /// What they are on.
+    pub target: Target,
+}
+
+impl Need {
+    /// `GRANT … ON … TO grantee;` for this need, names quoted with backticks. `grantee` is
+    /// written as given (`'app'@'%'`).
+    pub fn grant_sql(&self, grantee: &str) -> String {
+        let privs: Vec<String> = self.privileges.iter().map(|p| p.render(quote)).collect();
+        format!(
+            "GRANT {} ON {} TO {grantee};",
+            privs.join(", "),
+            self.target.sql()
+        )
+    }
+}
+
+impl fmt::Display for Need {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let privs: Vec<String> = self.privileges.iter().map(|p| p.render(ident)).collect();
+        write!(f, "{} ON {}", privs.join(", "), self.target)
+    }
+}
+
+/// Whether `name` can be written without backticks.
+fn plain(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && !name.chars().all(|c| c.is_ascii_digit())
+}
+
+/// An identifier as a reader would write it: bare when plain, else in backticks.
+pub fn ident(name: &str) -> String {
+    if plain(name) {
+        name.to_owned()
+    } else {
+        quote(name)
+    }
+}
+
+/// An identifier in backticks, inner backticks doubled: always safe in a statement.
+pub fn quote(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A string as an SQL literal in single quotes: `\` doubled and `'` doubled (valid under the
+/// default `sql_mode`; `NO_BACKSLASH_ESCAPES` would read `\\` as two backslashes).
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Parses a need. The error says what was expected; it never panics.
+pub fn parse(text: &str) -> Result<Need, String> {
+    let expected = "expected `<privileges> ON <db.table | table | db.* | * | *.*>`, e.g. `SELECT, INSERT ON appdb.signups`";
+    let Some(on) = find_on(text) else {
+        return Err(format!("`{text}`: {expected}"));
+    };
+    let privs_text = text[..on].trim();
+    let target = parse_target(text[on + 2..].trim()).map_err(|e| format!("`{text}`: {e}"))?;
+
+    let allowed = target.privileges();
+    let mut privileges = Vec::new();
+    for item in split_top_level(privs_text).map_err(|e| format!("`{text}`: {e}"))? {
+        let item = item.trim();
+        let (word, cols) = match item.find('(') {
+            Some(i) => {
+                let Some(inner) = item[i + 1..].trim_end().strip_suffix(')') else {
+                    return Err(format!("`{text}`: unbalanced column list in `{item}`"));
+                };
+                let cols = inner
+                    .split(',')
+                    .map(|c| one_ident(c.trim()).map(|c| c.to_lowercase()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("`{text}`: {e}"))?;
+                (&item[..i], Some(cols))
+            }
+            None => (item, None),
+        };
+        let word = word
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_uppercase();
+        if word.is_empty() {
+            return Err(format!("`{text}`: a privilege name is missing before `(`"));
+        }
+        if word == "ALL" || word == "ALL PRIVILEGES" {
+            if cols.is_some() {
+                return Err(format!(
+                    "`{text}`: write column lists per privilege, not on ALL"
+                ));
+            }
+            privileges.extend(allowed.iter().map(|p| Privilege {
+                name: (*p).to_owned(),
+                columns: None,
+            }));
+            continue;
+        }
+        match word.as_str() {
+            "GRANT OPTION" => {
+                return Err(format!(
+                    "`{text}`: GRANT OPTION is not a need: an app that hands out privileges is refused (priv-role-admin)"
+                ));
+            }
+            "USAGE" => {
+                return Err(format!(
+                    "`{text}`: USAGE means no privilege at all; leave it out"
+                ));
+            }
+            "PROXY" => {
+                return Err(format!(
+                    "`{text}`: PROXY is not a need attache can check; leave it out"
+                ));
+            }
+            _ => {}
+        }
+        let dynamic = matches!(target, Target::Global)
+            && word.contains('_')
+            && !word.contains(' ')
+            && word
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !allowed.contains(&word.as_str()) && !dynamic {
+            let level = match &target {
+                Target::Global => "*.*",
+                Target::Database { .. } => "a database",
+                Target::Table { .. } => "a table",
+                Target::Routine { .. } => "a routine",
+            };
+            return Err(format!(
+                "`{text}`: `{word}` is not a privilege on {level}; expected one of {}",
+                allowed.join(", ")
+            ));
+        }
+        if cols.is_some() {
+            if !COLUMN_PRIVILEGES.contains(&word.as_str()) {
+                return Err(format!("`{text}`: `{word}` cannot be limited to columns"));
+            }
+            if !matches!(target, Target::Table { .. }) {
+                return Err(format!("`{text}`: column lists need one named table"));
+            }
+        }
+        privileges.push(Privilege {
+            name: word,
+            columns: cols,
+        });
+    }
+    if privileges.is_empty() {
+        return Err(format!(
+            "`{text}`: expected at least one privilege before ON"
+        ));
+    }
+    privileges.sort();
+    privileges.dedup();
+    Ok(Need { privileges, target })
+}
+
+/// The byte offset of the standalone keyword `ON` outside parentheses and backticks.
+fn find_on(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut quoted) = (0i32, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            '`' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            'o' | 'O' if !quoted && depth == 0 => {
+                let word = bytes
+                    .get(i..i + 2)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"on"));
+                let before = i == 0 || bytes[i - 1].is_ascii_whitespace();
+                let after = bytes.get(i + 2).is_none_or(|b| b.is_ascii_whitespace());
+                if word && before && after {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn split_top_level(s: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let (mut depth, mut start, mut quoted) = (0i32, 0, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            '`' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err("unbalanced `)`".into());
+                }
+            }
+            ',' if !quoted && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 || quoted {
+        return Err("unbalanced `(` or backtick".into());
+    }
+    out.push(&s[start..]);
+    Ok(out.into_iter().filter(|p| !p.trim().is_empty()).collect())
+}
+
+/// One identifier: `` `quoted` `` (doubled backticks inside) or bare letters, digits, `_`, `$`
+/// and non-ASCII letters (not digits only).
+fn one_ident(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if let Some(inner) = s.strip_prefix('`').and_then(|r| r.strip_suffix('`')) {
+        if inner.is_empty() {
+            return Err("empty quoted identifier".into());
+        }
+        if inner.replace("``", "").contains('`') {
+            return Err(format!("`{s}` is not an identifier"));
+        }
+        return Ok(inner.replace("``", "`"));
+    }
+    let ok = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || c == '_'
+                || c == '$'
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
+        && !s.chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not an identifier"))
+    }
+}
+
+/// Splits `a.b` at the dot outside backticks.
+fn split_dot(s: &str) -> Result<(Option<&str>, &str), String> {
+    let mut quoted = false;
+    let mut dot = None;
+    for (i, c) in s.char_indices() {
+        match c {
+            '`' => quoted = !quoted,
+            '.' if !quoted => {
+                if dot.is_some() {
+                    return Err(format!("`{s}` has more than one `.`; expected `db.name`"));
+                }
+                dot = Some(i);
+            }
+            _ => {}
+        }
+    }
+    Ok(match dot {
+        Some(i) => (Some(&s[..i]), &s[i + 1..]),
+        None => (None, s),
+    })
+}
+
+fn parse_target(rest: &str) -> Result<Target, String> {
+    if rest.is_empty() {
+        return Err("expected a level after ON (`db.table`, `db.*`, `*.*`)".into());
+    }
+    let (first, after) = match rest.split_once(char::is_whitespace) {
+        Some((w, r)) if !w.starts_with('`') => (w, r.trim()),
+        _ => (rest, ""),
+    };
+    let routine = match first.to_ascii_uppercase().as_str() {
+        "PROCEDURE" => Some(RoutineKind::Procedure),
+        "FUNCTION" => Some(RoutineKind::Function),
+        "TABLE" => {
+            return match parse_target(after)? {
+                t @ Target::Table { .. } => Ok(t),
+                _ => Err("`ON TABLE` takes one table, `db.table` or `table`".into()),
+            };
+        }
+        _ => None,
+    };
+    if let Some(kind) = routine {
+        let (db, name) = split_dot(after)?;
+        if name.trim() == "*" || db.is_some_and(|d| d.trim() == "*") {
+            return Err(format!(
+                "`{} {after}`: name one routine, `db.name` or `name`",
+                kind.keyword()
+            ));
+        }
+        return Ok(Target::Routine {
+            kind,
+            database: db.map(one_ident).transpose()?,
+            name: one_ident(name)?,
+        });
+    }
+    let mut quoted = false;
+    let unquoted_space = rest.chars().any(|c| {
+        if c == '`' {
+            quoted = !quoted;
+        }
+        !quoted && c.is_whitespace()
+    });
+    if unquoted_space {
+        return Err(format!(
+            "`{rest}`: expected one level such as `db.table`, `db.*` or `*.*`"
+        ));
+    }
+    let (db, name) = split_dot(rest)?;
+    match (db.map(str::trim), name.trim()) {
+        (Some("*"), "*") => Ok(Target::Global),
+        (Some("*"), _) => Err(format!(
+            "`{rest}`: `*.name` is not a level; use `*.*`, `db.*` or `db.name`"
+        )),
+        (None, "*") => Ok(Target::Database { database: None }),
+        (Some(d), "*") => Ok(Target::Database {
+            database: Some(one_ident(d)?),
+        }),
+        (d, t) => Ok(Target::Table {
+            database: d.map(one_ident).transpose()?,
+            table: one_ident(t)?,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_manifest_examples() {
+        let n = parse("SELECT, INSERT ON appdb.signups").unwrap();
+        assert_eq!(
+            n.target,
+            Target::Table {
+                database: Some("appdb".into()),
+                table: "signups".into()
+            }
+        );
+        assert_eq!(n.to_string(), "INSERT, SELECT ON appdb.signups");
+        assert_eq!(
+            n.grant_sql("'app'@'%'"),
+            "GRANT INSERT, SELECT ON `appdb`.`signups` TO 'app'@'%';"
+        );
+
+        let n = parse("SELECT (id, Email) ON appdb.users").unwrap();
+        assert_eq!(
+            n.privileges[0].columns.as_deref(),
+            Some(&["id".to_owned(), "email".to_owned()][..])
+        );
+        assert_eq!(n.to_string(), "SELECT (id, email) ON appdb.users");
+
+        let n = parse("select on signups").unwrap();
+        assert_eq!(
+            n.target,
+            Target::Table {
+                database: None,
+                table: "signups".into()
+            }
+        );
+        assert_eq!(n.to_string(), "SELECT ON signups");
+
+        let n = parse("SELECT ON TABLE `my db`.`Odd``Name`").unwrap();
+        assert_eq!(n.to_string(), "SELECT ON `my db`.`Odd``Name`");
+        assert_eq!(
+            n.target,
+            Target::Table {
+                database: Some("my db".into()),
+                table: "Odd`Name".into()
+            }
+        );
+
+        let n = parse("SELECT, CREATE TEMPORARY TABLES ON appdb.*").unwrap();
+        assert_eq!(n.to_string(), "CREATE TEMPORARY TABLES, SELECT ON appdb.*");
+        let n = parse("SELECT ON *").unwrap();
+        assert_eq!(n.target, Target::Database { database: None });
+        let n = parse("PROCESS ON *.*").unwrap();
+        assert_eq!(n.target, Target::Global);
+        let n = parse("SYSTEM_VARIABLES_ADMIN ON *.*").unwrap();
+        assert_eq!(n.privileges[0].name, "SYSTEM_VARIABLES_ADMIN");
+        let n = parse("EXECUTE ON PROCEDURE appdb.signup").unwrap();
+        assert_eq!(n.to_string(), "EXECUTE ON PROCEDURE appdb.signup");
+        let n = parse("ALL PRIVILEGES ON appdb.signups").unwrap();
+        assert_eq!(n.privileges.len(), TABLE_PRIVILEGES.len());
+    }
+
+    #[test]
+    fn rejects_with_what_was_expected() {
+        for (bad, says) in [
+            ("SELECT appdb.t", "expected `<privileges> ON"),
+            ("FLY ON appdb.t", "not a privilege on a table"),
+            ("FILE ON appdb.t", "not a privilege on a table"),
+            ("EXECUTE ON appdb.t", "not a privilege on a table"),
+            ("DELETE (id) ON appdb.t", "cannot be limited to columns"),
+            (
+                "SELECT (id) ON appdb.*",
+                "column lists need one named table",
+            ),
+            ("SELECT ON a.b.c", "more than one"),
+            ("SELECT ON *.t", "not a level"),
+            ("ON appdb.t", "at least one privilege"),
+            ("GRANT OPTION ON appdb.t", "not a need"),
+            ("USAGE ON *.*", "no privilege"),
+            ("SELECT ON appdb.t;drop", "not an identifier"),
+            ("SELECT ON appdb.t x", "one level"),
+            ("SELECT ON TABLE appdb.*", "takes one table"),
+            ("EXECUTE ON PROCEDURE appdb.*", "name one routine"),
+            ("SELECT ON", "expected a level after ON"),
+            ("SELECT ON ``", "empty quoted identifier"),
+            ("SELECT (id ON t", "expected `<privileges> ON"),
+            ("SELECT (id ON t)", "expected `<privileges> ON"),
+            ("SELECT (id ON t) ON x", "not an identifier"),
+            ("ALL (id) ON t", "per privilege"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        for text in [
+            "",
+            " ",
+            "ON",
+            "on on on",
+            "SELECT ON",
+            "SELECT (",
+            "SELECT ()",
+            "SELECT ) ON t",
+            "() ON t",
+            "ÜBER ON t",
+            "SELECT ON `",
+            "SELECT ON ```",
+            "SELECT ON é.ü",
+            "SELECT ON *.",
+            "SELECT ON .",
+            "SELECT ON .*",
+            "SELECT ON PROCEDURE",
+            "SELECT ON TABLE",
+            "SELECT ON t\u{0}",
+            "SELECT ON 123",
+            "SELECT\u{a0}ON t",
+            "ñ ON ñ",
+        ] {
+            let _ = parse(text);
+        }
+        assert!(parse("SELECT ON 123").is_err());
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in [
+            "INSERT, SELECT ON appdb.signups",
+            "SELECT (email, id) ON users",
+            "SELECT ON `a-b`.*",
+            "EXECUTE ON FUNCTION f",
+            "PROCESS ON *.*",
+        ] {
+            let n = parse(text).unwrap();
+            assert_eq!(parse(&n.to_string()).unwrap(), n, "{text}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The least-privileged account for a manifest's needs, in MySQL's own words.
+//!
+//! The statements run as an administrator. attache never invents the password: given one (read
+//! from a file the administrator named) it is written in as a quoted literal; without one the
+//! statements carry the parameter `:'password'`, which neither the `mariadb` nor the `mysql`
+//! client fills and both servers reject as a syntax error, so an unfilled file creates nothing.
+
+use attache_core::{Provision, ResourceSpec, Secret};
+
+use crate::needs::{Need, Target, literal};
+
+/// What stands for the password until the administrator writes it in.
+pub const PASSWORD_PARAMETER: &str = ":'password'";
+
+/// `CREATE USER 'account'@'%' IDENTIFIED BY … REQUIRE SSL`, then one GRANT per need (needs are
+/// GRANT's own words).
+pub fn provision(
+    spec: &ResourceSpec,
+    needs: &[Need],
+    account: &str,
+    password: Option<&Secret>,
+) -> Provision {
+    let grantee = format!("{}@'%'", literal(account));
+    let password_sql = match password {
+        Some(pw) => literal(pw.expose_secret()),
+        None => PASSWORD_PARAMETER.to_owned(),
+    };
+    let mut statements = vec![format!(
+        "CREATE USER {grantee} IDENTIFIED BY {password_sql} REQUIRE SSL;"
+    )];
+    for need in needs {
+        statements.push(need.grant_sql(&grantee));
+    }
+    let unqualified = needs.iter().any(|n| match &n.target {
+        Target::Global => false,
+        Target::Database { database }
+        | Target::Table { database, .. }
+        | Target::Routine { database, .. } => database.is_none(),
+    });
+    let run = if unqualified {
+        "mariadb --ssl-verify-server-cert -h HOST -u ADMIN -p DATABASE < grants.sql (needs without a database name are granted in DATABASE, the default database of the session: the binding's)"
+    } else {
+        "mariadb --ssl-verify-server-cert -h HOST -u ADMIN -p < grants.sql (or the mysql client)"
+    };
+    let mut notes = vec![match password {
+        Some(_) => format!(
+            "run as an administrator: {run}; the file holds the password: keep it out of version control (the literal assumes the default sql_mode, without NO_BACKSLASH_ESCAPES)"
+        ),
+        None => format!(
+            "replace {PASSWORD_PARAMETER} with the password as a quoted SQL string (the mariadb and mysql clients have no variables to fill it; unfilled, the server rejects CREATE USER as a syntax error and the client stops there), then run as an administrator: {run}"
+        ),
+    }];
+    notes.push(
+        "server-wide, which no GRANT can do: set require_secure_transport = ON in the server's configuration ([mysqld] in my.cnf) so that no account logs in without TLS; REQUIRE SSL above covers this account only".into(),
+    );
+    notes.push(format!(
+        "'%' lets {account} log in from any host: narrow it to the app's network (e.g. {}@'10.0.%') where you can",
+        literal(account)
+    ));
+    Provision {
+        resource: spec.name.clone(),
+        kind: "mysql".into(),
+        language: "sql".into(),
+        statements,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::needs::parse;
+
+    #[test]
+    fn statements_follow_the_needs() {
+        let needs: Vec<Need> = [
+            "SELECT, INSERT ON signups",
+            "SELECT (id, email) ON appdb.users",
+            "EXECUTE ON PROCEDURE appdb.signup",
+        ]
+        .iter()
+        .map(|n| parse(n).unwrap())
+        .collect();
+        let p = provision(
+            &ResourceSpec::new("db", "mysql"),
+            &needs,
+            "signup-app",
+            None,
+        );
+        assert_eq!(
+            p.statements,
+            [
+                "CREATE USER 'signup-app'@'%' IDENTIFIED BY :'password' REQUIRE SSL;",
+                "GRANT INSERT, SELECT ON `signups` TO 'signup-app'@'%';",
+                "GRANT SELECT (`id`, `email`) ON `appdb`.`users` TO 'signup-app'@'%';",
+                "GRANT EXECUTE ON PROCEDURE `appdb`.`signup` TO 'signup-app'@'%';",
+            ]
+        );
+        assert!(p.notes[0].contains("replace :'password'"));
+        assert!(p.notes[0].contains("DATABASE < grants.sql"));
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("require_secure_transport"))
+        );
+    }
+
+    #[test]
+    fn a_given_password_is_quoted_in() {
+        let pw = Secret::new("it's-pl\\anted".to_owned());
+        let p = provision(&ResourceSpec::new("db", "mysql"), &[], "o'brien", Some(&pw));
+        assert_eq!(
+            p.statements[0],
+            "CREATE USER 'o''brien'@'%' IDENTIFIED BY 'it''s-pl\\\\anted' REQUIRE SSL;"
+        );
+        assert!(!p.notes.iter().any(|n| n.contains(PASSWORD_PARAMETER)));
+        assert!(!p.notes.iter().any(|n| n.contains("pl\\anted")));
+    }
+}
