@@ -1,0 +1,263 @@
+//! The `attache` binary end to end against the test kit's real TLS Redis server (one per test
+//! binary, plus one that lets clients in without a password): exit codes, JSON, and that no run
+//! prints a password.
+//!
+//! Library-level behaviour (what attaches and why) is tested in attache-redis's tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use attache::CheckId;
+use attache_testkit::{
+    CertProfile, Pki, REDIS_NEEDS, RedisAccount, RedisOptions, RedisServer, RedisTestAccount,
+};
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    fn checks(&self) -> Vec<String> {
+        self.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["check"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Runs `attache` with exactly `envs` (plus PATH), and asserts none of `secrets` is printed.
+fn attache(args: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let run = Run {
+        code: out.status.code().expect("exited normally, no signal"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    for s in secrets {
+        assert!(!s.is_empty());
+        assert!(
+            !run.stdout.contains(s) && !run.stderr.contains(s),
+            "a secret leaked:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    run
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(manifest: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("attache.toml"), manifest).unwrap();
+        Project { dir }
+    }
+
+    fn standard() -> Project {
+        let needs: Vec<String> = REDIS_NEEDS.iter().map(|n| format!("{n:?}")).collect();
+        Project::new(&format!(
+            "[resources.cache]\nkind = \"redis\"\nenv = \"CACHE_URL\"\nneeds = [{}]\n",
+            needs.join(", ")
+        ))
+    }
+
+    fn manifest(&self) -> String {
+        self.path("attache.toml").to_string_lossy().into_owned()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn audit(&self, extra: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
+        let manifest = self.manifest();
+        let mut args = vec!["audit", "--manifest", manifest.as_str()];
+        args.extend_from_slice(extra);
+        attache(&args, envs, secrets)
+    }
+}
+
+fn password_file_env(account: &RedisTestAccount, dir: &Path) -> Vec<(&'static str, String)> {
+    let pw = account.write_password_file(dir);
+    vec![
+        ("CACHE_URL", account.url_without_password()),
+        ("CACHE_PASSWORD_FILE", pw.to_string_lossy().into_owned()),
+    ]
+}
+
+#[test]
+fn least_privileged_redis_binding_audits_clean() {
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let project = Project::standard();
+    let envs = password_file_env(&account, project.dir.path());
+    let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let json = run.json();
+    // What the account may not show is reported as unknown (medium), nothing else.
+    assert!(
+        run.checks().iter().all(|c| c == "priv-unknown"),
+        "{}",
+        run.stdout
+    );
+    let cache = &json["resources"][0];
+    assert_eq!(cache["name"], "cache");
+    assert_eq!(cache["kind"], "redis");
+    assert_eq!(cache["source"], "env CACHE_URL");
+    assert_eq!(cache["tls"]["verification"], "verify-full");
+    assert_eq!(cache["account"]["user"], account.user.as_str());
+
+    // Stable: a second run renders the same findings and account (no random probe names).
+    let again = project.audit(&["--format", "json"], &envs, &[&account.password]);
+    assert_eq!(again.json()["findings"], json["findings"]);
+    assert_eq!(again.json()["resources"][0]["account"], cache["account"]);
+
+    let table = project.audit(&[], &envs, &[&account.password]);
+    assert_eq!(table.code, 0, "{}", table.stdout);
+}
+
+#[test]
+fn dangerous_redis_accounts_fail_with_their_check() {
+    let server = RedisServer::shared();
+    let project = Project::standard();
+    for (case, check) in [
+        (RedisAccount::AllPowerful, CheckId::PrivSuperuser),
+        (RedisAccount::Dangerous, CheckId::PrivExcess),
+        (RedisAccount::MissingGrant, CheckId::PrivMissing),
+        (RedisAccount::CanReadOwnAcl, CheckId::PrivExcess),
+    ] {
+        let account = server.account(case);
+        let envs = password_file_env(&account, project.dir.path());
+        let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
+        assert_eq!(run.code, 1, "{check}: {}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.checks().contains(&check.to_string()),
+            "{check}: {:?}",
+            run.checks()
+        );
+        let table = project.audit(&[], &envs, &[&account.password]);
+        assert_eq!(table.code, 1);
+        assert!(
+            table.stdout.contains(check.as_str()) && table.stdout.contains("FAIL"),
+            "{}",
+            table.stdout
+        );
+    }
+}
+
+#[test]
+fn wide_keys_are_medium_excess_and_fail_only_from_medium() {
+    let account = RedisServer::shared().account(RedisAccount::WideKeys);
+    let project = Project::standard();
+    let envs = password_file_env(&account, project.dir.path());
+    let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
+    assert_eq!(run.code, 0, "medium only: {}", run.stdout);
+    let json = run.json();
+    let excess: Vec<&Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "priv-excess")
+        .collect();
+    assert_eq!(excess.len(), 1, "{}", run.stdout);
+    assert_eq!(excess[0]["severity"], "medium");
+    let strict = project.audit(
+        &["--format", "json", "--fail-on", "medium"],
+        &envs,
+        &[&account.password],
+    );
+    assert_eq!(strict.code, 1);
+}
+
+#[test]
+fn a_server_that_lets_anyone_in_fails_with_cred_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start_with(
+        Arc::new(Pki::new(dir.path())),
+        CertProfile::Valid,
+        RedisOptions {
+            default_user_nopass: true,
+            ..RedisOptions::default()
+        },
+    );
+    let account = server.account(RedisAccount::LeastPrivileged);
+    let project = Project::standard();
+    let envs = password_file_env(&account, project.dir.path());
+    let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.checks().contains(&"cred-empty".to_owned()),
+        "{:?}",
+        run.checks()
+    );
+    assert_eq!(run.json()["findings"][0]["severity"], "critical");
+}
+
+#[test]
+fn redis_failures_never_print_the_password() {
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let project = Project::standard();
+    let wrong = format!("{}-wrong", account.password);
+    for (url, check) in [
+        (
+            account.url().replace(&account.password, &wrong),
+            "auth-failed",
+        ),
+        (
+            account
+                .url()
+                .replace("rediss://", "redis://")
+                .replace("127.0.0.1", "192.0.2.1"),
+            "binding-invalid",
+        ),
+        (
+            account
+                .url()
+                .replace("rediss://", "redis://")
+                .split_once('?')
+                .map(|(u, _)| u.replace("127.0.0.1", "192.0.2.1"))
+                .unwrap(),
+            "tls-plaintext",
+        ),
+        (format!("{}#insecure", account.url()), "tls-unverified"),
+        (
+            account
+                .url()
+                .replace("ssl_ca_certs=", "ssl_ca_certs=%2Fnonexistent"),
+            "binding-invalid",
+        ),
+    ] {
+        let run = project.audit(
+            &["--format", "json"],
+            &[("CACHE_URL", url.clone())],
+            &[&account.password, &wrong],
+        );
+        assert_eq!(run.code, 1, "{url}: {}", run.stdout);
+        assert!(
+            run.checks().contains(&check.to_owned()),
+            "{check}: {:?}",
+            run.checks()
+        );
+        let table = project.audit(&[], &[("CACHE_URL", url)], &[&account.password, &wrong]);
+        assert_eq!(table.code, 1);
+    }
+}

@@ -1,0 +1,879 @@
+//! The Redis kind against a real server (the test kit's, TLS only, one per test binary, plus
+//! separate ones for certificate and configuration cases): what attaches, what is refused and
+//! why, what the probes learn and that they change nothing, and that no password ever leaks
+//! into an error.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attache_core::{
+    AttachError, CheckId, Checked, Environment, Finding, Kind, Manifest, Severity, attach, check,
+};
+use attache_redis::Redis;
+use attache_redis::inspect::{Answer, Purpose};
+use attache_redis::needs::Catalog;
+use attache_redis::redis::AsyncCommands;
+use attache_redis::redis::aio::ConnectionManager;
+use attache_testkit::{
+    CertProfile, MitmProxy, Pki, REDIS_NEEDS, RedisAccount, RedisOptions, RedisServer,
+    RedisTestAccount,
+};
+
+fn manifest(excess: &str) -> Manifest {
+    let needs: Vec<String> = REDIS_NEEDS.iter().map(|n| format!("{n:?}")).collect();
+    Manifest::parse(
+        "attache.toml",
+        &format!(
+            "[resources.cache]\nkind = \"redis\"\nenv = \"CACHE_URL\"\nneeds = [{}]\n[resources.cache.policy]\nexcess = \"{excess}\"\n",
+            needs.join(", ")
+        ),
+    )
+    .unwrap()
+}
+
+fn env_for(url: &str) -> Environment {
+    Environment::from_pairs([("CACHE_URL", url)])
+}
+
+/// A binding with the password in a 0600 file, the recommended shape.
+fn env_with_password_file(account: &RedisTestAccount, dir: &Path) -> Environment {
+    let pw = account.write_password_file(dir);
+    Environment::from_pairs([
+        ("CACHE_URL", account.url_without_password()),
+        ("CACHE_PASSWORD_FILE", pw.to_string_lossy().into_owned()),
+    ])
+}
+
+/// Runs the full check of resource `cache` with the manifest's needs.
+async fn check_with_needs(m: &Manifest, env: &Environment) -> Checked<Redis> {
+    let spec = m.resource("cache").unwrap();
+    let needs = attache_core::kind::parse_needs::<Redis>(&m.path, spec).unwrap();
+    check::<Redis>(spec, &needs, env).await
+}
+
+async fn attach_cache(url: &str, excess: &str) -> Result<ConnectionManager, AttachError> {
+    attach::<Redis>(&manifest(excess), "cache", &env_for(url)).await
+}
+
+/// Asserts the attach was refused with `check` and printed no password; returns that finding.
+fn refused_with(
+    result: Result<ConnectionManager, AttachError>,
+    check: CheckId,
+    password: &str,
+) -> (AttachError, Finding) {
+    let err = match result {
+        Ok(_) => panic!("expected the attach to be refused with {check}"),
+        Err(e) => e,
+    };
+    let Some(finding) = err.findings().iter().find(|f| f.check == check).cloned() else {
+        panic!("expected {check}, got {err}");
+    };
+    assert_no_secret(&format!("{err} {err:?}"), password);
+    (err, finding)
+}
+
+fn assert_no_secret(text: &str, password: &str) {
+    assert!(!password.is_empty());
+    assert!(!text.contains(password), "the password leaked: {text}");
+}
+
+async fn findings_for(account: &RedisTestAccount, excess: &str) -> Vec<Finding> {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with_password_file(account, dir.path());
+    let report = check_with_needs(&manifest(excess), &env).await.report;
+    assert_no_secret(&format!("{report:?}"), &account.password);
+    report.findings
+}
+
+fn checks(findings: &[Finding]) -> Vec<(CheckId, Severity)> {
+    findings.iter().map(|f| (f.check, f.severity)).collect()
+}
+
+/// A key under the needs' pattern that no other test uses.
+fn session_key(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("session:{test}-{}-{nanos}", std::process::id())
+}
+
+#[tokio::test]
+async fn least_privileged_account_attaches_and_works() {
+    let server = RedisServer::shared();
+    let account = server.account(RedisAccount::LeastPrivileged);
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with_password_file(&account, dir.path());
+    let m = manifest("deny");
+    let checked = check_with_needs(&m, &env).await;
+    let findings = &checked.report.findings;
+    // It may not read its own ACL: what the probes cannot show is said, nothing else is found.
+    assert!(
+        findings.iter().all(|f| f.check == CheckId::PrivUnknown),
+        "{findings:#?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.message.contains("may not read its own ACL")),
+        "{findings:#?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.evidence.iter().any(|e| e.starts_with("channel &events"))),
+        "the needed channel cannot be probed without publishing to it: {findings:#?}"
+    );
+    let tls = checked.report.tls.as_ref().expect("TLS facts recorded");
+    assert_eq!(tls.verification, "verify-full");
+    assert!(
+        tls.version == "TLSv1.3" || tls.version == "TLSv1.2",
+        "{}",
+        tls.version
+    );
+    assert!(
+        tls.peer_sans.contains(&"IP:127.0.0.1".to_owned()),
+        "{:?}",
+        tls.peer_sans
+    );
+    assert!(tls.peer_days_left > 300, "{}", tls.peer_days_left);
+    let json = checked.report.account.as_ref().unwrap();
+    assert_eq!(json["user"], account.user.as_str());
+    assert!(json["rules"].is_null());
+    let probes = json["probes"].as_array().unwrap();
+    let answer = |entry: &str, purpose: &str| {
+        probes
+            .iter()
+            .find(|p| p["entry"] == entry && p["purpose"] == purpose)
+            .map(|p| p["answer"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(answer("get", "need").as_deref(), Some("allowed"));
+    assert_eq!(
+        answer("flushall", "excess").as_deref(),
+        Some("command-denied")
+    );
+    assert_eq!(
+        answer("config|set", "excess").as_deref(),
+        Some("command-denied")
+    );
+    assert_eq!(answer("get", "wide-keys").as_deref(), Some("key-denied"));
+    assert_eq!(
+        answer("publish", "wide-channels").as_deref(),
+        Some("channel-denied")
+    );
+
+    // excess = "deny" and still attaches: nothing beyond the needs was found.
+    let mut cache = attach::<Redis>(&m, "cache", &env)
+        .await
+        .expect("least-privileged attaches");
+    let key = session_key("works");
+    let _: () = cache.set(&key, "alice").await.unwrap();
+    let _: bool = cache.expire(&key, 60).await.unwrap();
+    let got: Option<String> = cache.get(&key).await.unwrap();
+    assert_eq!(got.as_deref(), Some("alice"));
+    // And the server really enforces what attache judged.
+    let flush: Result<(), _> = attache_redis::redis::cmd("FLUSHALL")
+        .query_async(&mut cache)
+        .await;
+    assert_eq!(flush.unwrap_err().code(), Some("NOPERM"));
+    let outside: Result<Option<String>, _> = cache.get("other:key").await;
+    assert_eq!(outside.unwrap_err().code(), Some("NOPERM"));
+}
+
+#[tokio::test]
+async fn an_account_that_reads_its_own_acl_is_judged_from_its_rules() {
+    let server = RedisServer::shared();
+    let account = server.account(RedisAccount::CanReadOwnAcl);
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with_password_file(&account, dir.path());
+    let checked = check_with_needs(&manifest("warn"), &env).await;
+    let report = checked.report;
+    // The rules are the whole truth: nothing is unknown, and ACL GETUSER itself is the excess.
+    assert_eq!(
+        checks(&report.findings),
+        vec![(CheckId::PrivExcess, Severity::High)],
+        "{:#?}",
+        report.findings
+    );
+    let f = &report.findings[0];
+    assert!(
+        f.evidence.iter().any(|e| e.contains(
+            "`+acl|getuser` grants acl|getuser (reads every user's rules and password hashes"
+        )),
+        "{:?}",
+        f.evidence
+    );
+    let json = report.account.as_ref().unwrap();
+    let commands = json["rules"]["commands"].as_str().unwrap();
+    for word in [
+        "-@all",
+        "+get",
+        "+set",
+        "+expire",
+        "+publish",
+        "+acl|getuser",
+        "+acl|whoami",
+    ] {
+        assert!(
+            commands.split(' ').any(|w| w == word),
+            "{word} in {commands}"
+        );
+    }
+    assert_eq!(json["rules"]["keys"][0], "~session:*");
+    assert_eq!(json["probes"].as_array().unwrap().len(), 0);
+    // The password hash GETUSER returned is kept nowhere.
+    let getuser = server.admin(&["ACL", "GETUSER", &account.user]);
+    let hash = getuser
+        .lines()
+        .find(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .expect("the admin sees the hash");
+    assert!(!format!("{report:?} {json}").contains(hash));
+}
+
+#[tokio::test]
+async fn all_powerful_account_is_superuser_and_refused() {
+    let account = RedisServer::shared().account(RedisAccount::AllPowerful);
+    let (_, f) = refused_with(
+        attach_cache(&account.url(), "warn").await,
+        CheckId::PrivSuperuser,
+        &account.password,
+    );
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.evidence.contains(&"keys: ~*".to_owned()),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.remedy.contains(&format!(
+            "ACL SETUSER {} -@all +get +set +expire +publish",
+            account.user
+        )),
+        "{}",
+        f.remedy
+    );
+}
+
+#[tokio::test]
+async fn dangerous_commands_found_by_probes_are_high_excess() {
+    let account = RedisServer::shared().account(RedisAccount::Dangerous);
+    let findings = findings_for(&account, "warn").await;
+    let f = findings
+        .iter()
+        .find(|f| f.check == CheckId::PrivExcess && f.severity == Severity::High)
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    for entry in ["flushall", "config|set", "config|get"] {
+        assert!(
+            f.evidence.iter().any(|e| e.starts_with(entry)),
+            "{entry}: {:?}",
+            f.evidence
+        );
+    }
+    assert!(f.remedy.contains("-flushall"), "{}", f.remedy);
+    // It cannot read its ACL: the rest is unknown, said as such.
+    assert!(findings.iter().any(|f| f.check == CheckId::PrivUnknown));
+    // warn: reported, attaches; deny: refused.
+    attach_cache(&account.url(), "warn")
+        .await
+        .expect("excess only warns by default");
+    refused_with(
+        attach_cache(&account.url(), "deny").await,
+        CheckId::PrivExcess,
+        &account.password,
+    );
+}
+
+#[tokio::test]
+async fn missing_grant_is_refused_with_the_acl_setuser_that_fixes_it() {
+    let account = RedisServer::shared().account(RedisAccount::MissingGrant);
+    let (_, f) = refused_with(
+        attach_cache(&account.url(), "warn").await,
+        CheckId::PrivMissing,
+        &account.password,
+    );
+    assert_eq!(f.message, "need `+get +set +expire ~session:*` is not met");
+    assert_eq!(f.remedy, format!("ACL SETUSER {} +expire", account.user));
+}
+
+#[tokio::test]
+async fn keys_wider_than_the_needs_are_excess() {
+    let account = RedisServer::shared().account(RedisAccount::WideKeys);
+    let findings = findings_for(&account, "warn").await;
+    let f = findings
+        .iter()
+        .find(|f| f.check == CheckId::PrivExcess)
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(f.severity, Severity::Medium);
+    assert!(
+        f.evidence.iter().any(|e| e.starts_with(
+            "keys beyond the needs' patterns: `GET attache-probe:<random>` got past the ACL"
+        )),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.remedy.contains(&format!(
+            "ACL SETUSER {} resetkeys ~session:*",
+            account.user
+        )),
+        "{}",
+        f.remedy
+    );
+    refused_with(
+        attach_cache(&account.url(), "deny").await,
+        CheckId::PrivExcess,
+        &account.password,
+    );
+}
+
+#[tokio::test]
+async fn default_user_without_password_is_cred_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start_with(
+        Arc::new(Pki::new(dir.path())),
+        CertProfile::Valid,
+        RedisOptions {
+            default_user_nopass: true,
+            ..RedisOptions::default()
+        },
+    );
+    // Even a least-privileged account is refused: the server lets anyone in.
+    let account = server.account(RedisAccount::LeastPrivileged);
+    let (_, f) = refused_with(
+        attach_cache(&account.url(), "warn").await,
+        CheckId::CredEmpty,
+        &account.password,
+    );
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.evidence, ["PING without AUTH answered PONG"]);
+
+    // A binding with no user and no password gets in as `default`, which is +@all.
+    let url = account
+        .url()
+        .replace(&format!("{}:{}@", account.user, account.password), "");
+    assert!(url.starts_with("rediss://127.0.0.1:"), "{url}");
+    let report = check_with_needs(&manifest("warn"), &env_for(&url))
+        .await
+        .report;
+    let c = checks(&report.findings);
+    assert!(
+        c.contains(&(CheckId::CredEmpty, Severity::Critical)),
+        "{c:?}"
+    );
+    assert!(
+        c.contains(&(CheckId::PrivSuperuser, Severity::Critical)),
+        "{c:?}"
+    );
+    assert_eq!(report.account.as_ref().unwrap()["user"], "default");
+}
+
+#[tokio::test]
+async fn insecure_fragment_is_tls_unverified_and_attache_still_verifies() {
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let url = format!("{}#insecure", account.url());
+    let m = manifest("warn");
+    let report = check_with_needs(&m, &env_for(&url)).await.report;
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.check == CheckId::TlsUnverified)
+        .expect("tls-unverified");
+    assert_eq!(f.severity, Severity::High);
+    assert!(f.message.contains("#insecure"), "{}", f.message);
+    assert_eq!(report.tls.as_ref().unwrap().verification, "verify-full");
+    refused_with(
+        attach_cache(&url, "warn").await,
+        CheckId::TlsUnverified,
+        &account.password,
+    );
+
+    // Towards a man in the middle, `#insecure` changes nothing: the certificate is refused.
+    let mitm = MitmProxy::start(account.port);
+    let url = url.replace(
+        &format!(":{}/", account.port),
+        &format!(":{}/", mitm.port()),
+    );
+    refused_with(
+        attach_cache(&url, "warn").await,
+        CheckId::TlsCertInvalid,
+        &account.password,
+    );
+    assert_eq!(mitm.handshakes_completed(), 0);
+    assert!(mitm.received().is_empty());
+}
+
+#[tokio::test]
+async fn man_in_the_middle_is_refused_before_any_auth() {
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let mitm = MitmProxy::start(account.port);
+    let url = account.url().replace(
+        &format!(":{}/", account.port),
+        &format!(":{}/", mitm.port()),
+    );
+    let (_, f) = refused_with(
+        attach_cache(&url, "warn").await,
+        CheckId::TlsCertInvalid,
+        &account.password,
+    );
+    assert!(
+        f.message.contains("not signed by a trusted CA"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("sent no credentials"), "{}", f.message);
+    assert_eq!(mitm.handshakes_completed(), 0);
+    assert!(mitm.received().is_empty());
+}
+
+#[tokio::test]
+async fn the_apps_client_refuses_a_server_the_binding_ca_did_not_sign() {
+    // The ConnectionManager uses redis-rs's own TLS: it must verify as strictly.
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let mitm = MitmProxy::start(account.port);
+    let url = account.url().replace(
+        &format!(":{}/", account.port),
+        &format!(":{}/", mitm.port()),
+    );
+    let m = manifest("warn");
+    let spec = m.resource("cache").unwrap();
+    let binding = check::<Redis>(spec, &[], &env_for(&url))
+        .await
+        .binding
+        .expect("the binding parses");
+    let ctx = attache_core::Ctx::<Redis> {
+        spec,
+        needs: &[],
+        binding: &binding,
+    };
+    let f = match Redis::client(ctx).await {
+        Ok(_) => panic!("redis-rs accepted the MITM certificate"),
+        Err(f) => f,
+    };
+    assert_eq!(f.check, CheckId::TlsCertInvalid, "{f:?}");
+    assert_no_secret(&format!("{f:?}"), &account.password);
+    assert_eq!(mitm.handshakes_completed(), 0);
+    assert!(mitm.received().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_ca_is_tls_cert_invalid_and_the_server_never_sees_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = RedisServer::start(Arc::new(Pki::new(dir.path())), CertProfile::Valid);
+    let account = other.account(RedisAccount::LeastPrivileged);
+    // The binding names the shared server's CA, which did not sign `other`'s certificate.
+    let shared_ca = RedisServer::shared().ca_path();
+    let url = RedisTestAccount {
+        ca_path: shared_ca,
+        ..account.clone()
+    }
+    .url();
+    let (_, f) = refused_with(
+        attach_cache(&url, "warn").await,
+        CheckId::TlsCertInvalid,
+        &account.password,
+    );
+    assert!(
+        f.evidence[0].contains("ssl_ca_certs in env CACHE_URL"),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(
+        other.admin(&["ACL", "LOG"]).trim(),
+        "",
+        "no AUTH (nor anything else) reached the server"
+    );
+}
+
+#[tokio::test]
+async fn expired_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start(Arc::new(Pki::new(dir.path())), CertProfile::Expired);
+    let account = server.account(RedisAccount::LeastPrivileged);
+    let (_, f) = refused_with(
+        attach_cache(&account.url(), "warn").await,
+        CheckId::TlsCertInvalid,
+        &account.password,
+    );
+    assert!(f.message.contains("expired"), "{}", f.message);
+}
+
+#[tokio::test]
+async fn client_certificate_is_presented_when_the_server_demands_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::new(dir.path()));
+    let server = RedisServer::start_with(
+        pki.clone(),
+        CertProfile::Valid,
+        RedisOptions {
+            require_client_cert: true,
+            ..RedisOptions::default()
+        },
+    );
+    let account = server.account(RedisAccount::LeastPrivileged);
+    let enc = |p: &Path| {
+        percent_encoding::utf8_percent_encode(
+            &p.to_string_lossy(),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string()
+    };
+    let url = format!(
+        "{}&ssl_certfile={}&ssl_keyfile={}",
+        account.url(),
+        enc(&pki.client_cert_path()),
+        enc(&pki.client_key_path())
+    );
+    // Both the inspection connection and the app's client present it.
+    let mut cache = attach_cache(&url, "warn")
+        .await
+        .expect("attaches with a client certificate");
+    let key = session_key("mtls");
+    let _: () = cache.set(&key, "v").await.unwrap();
+    let got: Option<String> = cache.get(&key).await.unwrap();
+    assert_eq!(got.as_deref(), Some("v"));
+
+    // Without one, the server refuses, and the finding says what to give the binding.
+    let (_, f) = refused_with(
+        attach_cache(&account.url(), "warn").await,
+        CheckId::Unreachable,
+        &account.password,
+    );
+    assert!(f.remedy.contains("client certificate"), "{}", f.remedy);
+}
+
+#[tokio::test]
+async fn wrong_password_is_auth_failed_without_the_password() {
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let wrong = format!("{}-wrong", account.password);
+    let url = account.url().replace(&account.password, &wrong);
+    let (err, f) = refused_with(
+        attach_cache(&url, "warn").await,
+        CheckId::AuthFailed,
+        &wrong,
+    );
+    assert_no_secret(&err.to_string(), &account.password);
+    assert!(f.message.contains(&account.user), "{}", f.message);
+}
+
+#[tokio::test]
+async fn no_failure_prints_the_password() {
+    let server = RedisServer::shared();
+    let account = server.account(RedisAccount::LeastPrivileged);
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let port = format!(":{}/", account.port);
+    let cases = [
+        account.url().replace(&port, &format!(":{closed_port}/")),
+        account
+            .url()
+            .replace("rediss://", "redis://")
+            .replace("?ssl_ca_certs", "?x"),
+        account
+            .url()
+            .replace("ssl_ca_certs=", "ssl_ca_certs=%2Fnonexistent"),
+        account.url().replace("/0?", "/notadb?"),
+        account.url().replace("@127.0.0.1", "@[::1"),
+        format!("{}#{}", account.url(), account.password),
+        account.url().replace(&port, ":notaport/"),
+    ];
+    for url in cases {
+        let report = check_with_needs(&manifest("warn"), &env_for(&url))
+            .await
+            .report;
+        assert!(
+            report.findings.iter().any(|f| f.severity >= Severity::High),
+            "{url}: {:#?}",
+            report.findings
+        );
+        assert_no_secret(&format!("{report:?}"), &account.password);
+        match attach_cache(&url, "warn").await {
+            Ok(_) => panic!("{url} attached"),
+            Err(e) => assert_no_secret(&format!("{e} {e:?}"), &account.password),
+        }
+    }
+}
+
+#[tokio::test]
+async fn plaintext_to_loopback_is_tried_and_the_tls_only_server_closes_it() {
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let url = account.url().replace("rediss://", "redis://");
+    let url = url.split_once('?').map(|(u, _)| u.to_owned()).unwrap();
+    let report = check_with_needs(&manifest("warn"), &env_for(&url))
+        .await
+        .report;
+    let c = checks(&report.findings);
+    assert!(
+        c.contains(&(CheckId::TlsPlaintext, Severity::Info)),
+        "{c:?}"
+    );
+    assert!(
+        c.contains(&(CheckId::Unreachable, Severity::High))
+            || c.contains(&(CheckId::AuthFailed, Severity::High)),
+        "{c:?}"
+    );
+    assert!(report.account.is_none(), "nothing was inspected");
+    assert_no_secret(&format!("{report:?}"), &account.password);
+}
+
+#[tokio::test]
+async fn plaintext_beyond_loopback_is_refused_without_connecting() {
+    // 203.0.113.1 (TEST-NET-3) never answers: a connection attempt would take the whole timeout.
+    let url = "redis://app:planted-nowhere@203.0.113.1:6379/0";
+    let started = Instant::now();
+    let report = check_with_needs(&manifest("warn"), &env_for(url))
+        .await
+        .report;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it tried to connect"
+    );
+    let c = checks(&report.findings);
+    assert!(
+        c.contains(&(CheckId::TlsPlaintext, Severity::High)),
+        "{c:?}"
+    );
+    assert!(!c.iter().any(|(c, _)| *c == CheckId::Unreachable), "{c:?}");
+    assert!(report.tls.is_none() && report.account.is_none());
+    assert_no_secret(&format!("{report:?}"), "planted-nowhere");
+}
+
+/// A Kubernetes-style service binding: files are symlinks into `..data`, which is itself a
+/// symlink to a timestamped directory (how the kubelet swaps them atomically).
+fn service_binding(root: &Path, account: &RedisTestAccount) {
+    let dir = root.join("cache");
+    let data = root.join("cache-2026_11_23");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let files = [
+        ("type", "redis".to_owned()),
+        ("host", account.host.clone()),
+        ("port", account.port.to_string()),
+        ("username", account.user.clone()),
+        ("password", format!("{}\n", account.password)),
+        ("database", "0".to_owned()),
+        ("ca.crt", std::fs::read_to_string(&account.ca_path).unwrap()),
+    ];
+    for (name, content) in files {
+        std::fs::write(data.join(name), content).unwrap();
+        std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        data.join("password"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&data, dir.join("..data")).unwrap();
+}
+
+#[tokio::test]
+async fn service_binding_directory_attaches_with_sources() {
+    let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let root = tempfile::tempdir().unwrap();
+    service_binding(root.path(), &account);
+    let env = Environment::from_pairs([
+        (
+            "SERVICE_BINDING_ROOT",
+            root.path().to_string_lossy().into_owned(),
+        ),
+        // Present but ignored: the service binding comes first.
+        ("CACHE_URL", "rediss://nobody@203.0.113.1/0".to_owned()),
+    ]);
+    let m = manifest("deny");
+    let checked = check_with_needs(&m, &env).await;
+    assert!(
+        checked
+            .report
+            .findings
+            .iter()
+            .all(|f| f.check == CheckId::PrivUnknown),
+        "{:#?}",
+        checked.report.findings
+    );
+    assert_eq!(
+        checked.report.source.as_deref(),
+        Some(format!("file {}", root.path().join("cache").display()).as_str())
+    );
+    let binding = checked.binding.unwrap();
+    assert_eq!(
+        binding.user.as_ref().unwrap().source.to_string(),
+        format!("file {}", root.path().join("cache/username").display())
+    );
+    let mut cache = attach::<Redis>(&m, "cache", &env)
+        .await
+        .expect("attaches from the service binding");
+    let key = session_key("binding");
+    let _: () = cache.set(&key, "v").await.unwrap();
+    let _: bool = cache.expire(&key, 60).await.unwrap();
+}
+
+#[tokio::test]
+async fn provisioned_account_audits_clean_and_each_drift_is_caught() {
+    let server = RedisServer::shared();
+    let m = manifest("deny");
+    let spec = m.resource("cache").unwrap();
+    let needs = attache_core::kind::parse_needs::<Redis>(&m.path, spec).unwrap();
+
+    let provisioned = |user: &str| {
+        let password = format!("planted-provision-{user}");
+        let secret = attache_core::Secret::new(password.clone());
+        let p = Redis::provision(spec, &needs, user, Some(&secret));
+        server.admin_script(&p.statements.join("\n"));
+        RedisTestAccount {
+            user: user.to_owned(),
+            password,
+            host: server.host().to_owned(),
+            port: server.port(),
+            ca_path: server.ca_path(),
+        }
+    };
+    let privileged = |f: &[Finding]| -> Vec<CheckId> {
+        f.iter()
+            .map(|f| f.check)
+            .filter(|c| *c != CheckId::PrivUnknown)
+            .collect()
+    };
+
+    let exact = provisioned("prov_exact");
+    let f = findings_for(&exact, "deny").await;
+    assert_eq!(
+        privileged(&f),
+        vec![],
+        "provisioned account is exactly its needs: {f:#?}"
+    );
+    attach_cache(&exact.url(), "deny")
+        .await
+        .expect("the provisioned account attaches under excess = deny");
+
+    let less = provisioned("prov_less");
+    server.admin(&["ACL", "SETUSER", "prov_less", "-get"]);
+    let f = findings_for(&less, "deny").await;
+    assert_eq!(privileged(&f), vec![CheckId::PrivMissing], "{f:#?}");
+    let missing = f.iter().find(|f| f.check == CheckId::PrivMissing).unwrap();
+    assert_eq!(missing.remedy, "ACL SETUSER prov_less +get");
+
+    for (user, grant, severity) in [
+        ("prov_more_flushall", "+flushall", Severity::High),
+        ("prov_more_del", "+del", Severity::Medium),
+    ] {
+        let more = provisioned(user);
+        server.admin(&["ACL", "SETUSER", user, grant]);
+        let f = findings_for(&more, "deny").await;
+        assert_eq!(privileged(&f), vec![CheckId::PrivExcess], "{grant}: {f:#?}");
+        let excess = f.iter().find(|f| f.check == CheckId::PrivExcess).unwrap();
+        assert_eq!(excess.severity, severity, "{grant}");
+        assert!(
+            excess
+                .remedy
+                .contains(&format!("ACL SETUSER {user} -{}", &grant[1..])),
+            "{}",
+            excess.remedy
+        );
+    }
+
+    // Without a password, the statement carries a marker the server refuses: nothing changes.
+    let p = Redis::provision(spec, &needs, "prov_unfilled", None);
+    let refused = server.try_admin_script(&p.statements.join("\n"));
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("password hash")),
+        "{refused:?}"
+    );
+    assert!(!server.admin(&["ACL", "USERS"]).contains("prov_unfilled"));
+}
+
+/// Runs every probe as an all-powerful account (so each one gets past the ACL) on a server of
+/// its own, then shows that nothing changed; and as a least-privileged one, that each is denied
+/// and the denial is in the server's ACL LOG.
+#[tokio::test]
+async fn probes_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start(Arc::new(Pki::new(dir.path())), CertProfile::Valid);
+    server.admin(&["SET", "sentinel:db0", "kept"]);
+    let needs: Vec<_> = REDIS_NEEDS
+        .iter()
+        .map(|n| attache_redis::needs::parse(n).unwrap())
+        .collect();
+    let m = manifest("warn");
+    let spec = m.resource("cache").unwrap();
+
+    let open = |account: RedisTestAccount| {
+        let env = env_for(&account.url());
+        async move {
+            let binding = check::<Redis>(spec, &[], &env).await.binding.unwrap();
+            attache_redis::connect::open(&binding, "cache", Duration::from_secs(5))
+                .await
+                .unwrap()
+                .0
+        }
+    };
+
+    let admin_like = server.account(RedisAccount::AllPowerful);
+    let mut conn = open(admin_like).await;
+    let (probes, _) = attache_redis::inspect::probe(conn.connection(), &needs).await;
+    let excess: Vec<_> = probes
+        .iter()
+        .filter(|p| p.purpose == Purpose::Excess)
+        .collect();
+    assert!(excess.len() >= 10, "{excess:#?}");
+    for p in &excess {
+        assert_eq!(p.answer, Answer::Ran, "{} : {}", p.shown, p.reply);
+    }
+    // Nothing happened: the key is there, no user was made, no save ran, the connection lives.
+    assert_eq!(server.admin(&["GET", "sentinel:db0"]).trim(), "kept");
+    assert!(!server.admin(&["ACL", "USERS"]).contains("attache-probe"));
+    let persistence = server.admin(&["INFO", "persistence"]);
+    assert!(
+        persistence.contains("rdb_bgsave_in_progress:0"),
+        "{persistence}"
+    );
+    assert!(persistence.contains("rdb_saves:0"), "{persistence}");
+    assert_eq!(server.admin(&["DBSIZE"]).trim(), "1");
+    let pong: String = attache_redis::redis::cmd("PING")
+        .query_async(conn.connection())
+        .await
+        .unwrap();
+    assert_eq!(pong, "PONG");
+
+    let least = server.account(RedisAccount::LeastPrivileged);
+    let user = least.user.clone();
+    let mut conn = open(least).await;
+    let (probes, items) = attache_redis::inspect::probe(conn.connection(), &needs).await;
+    for p in probes.iter().filter(|p| p.purpose == Purpose::Excess) {
+        assert_eq!(p.answer, Answer::CommandDenied, "{}", p.shown);
+    }
+    assert!(items.iter().any(|(i, _)| i.what == "command get"));
+    let log = server.admin(&["ACL", "LOG", "100"]);
+    assert!(log.contains(&user) && log.contains("flushall"), "{log}");
+    assert_eq!(server.admin(&["DBSIZE"]).trim(), "1");
+}
+
+#[test]
+fn category_table_matches_the_server() {
+    let server = RedisServer::shared();
+    let catalog = Catalog::get();
+    let names: Vec<String> = server
+        .admin(&["ACL", "CAT"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut known: Vec<&str> = catalog.category_names().collect();
+    known.sort();
+    let mut served: Vec<&str> = names.iter().map(String::as_str).collect();
+    served.sort();
+    assert_eq!(known, served);
+    for name in &names {
+        let served: std::collections::BTreeSet<String> = server
+            .admin(&["ACL", "CAT", name])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            catalog.category(name).unwrap(),
+            &served,
+            "category @{name} differs"
+        );
+    }
+}
