@@ -3,6 +3,11 @@
 //! - [`Pki`]: a throwaway CA with server and client certificates, as PEM files.
 //! - [`PgServer`]: a real PostgreSQL, TLS-only on 127.0.0.1, with accounts shaped for privilege
 //!   audits ([`Account`], [`NEEDS`]).
+//! - [`RedisServer`]: a real Redis, TLS-only on 127.0.0.1, with ACL users shaped for privilege
+//!   audits ([`RedisAccount`], [`REDIS_NEEDS`]).
+//! - [`MysqlServer`]: a real MariaDB, TLS-only on 127.0.0.1, with accounts shaped for privilege
+//!   audits ([`MysqlAccount`], [`MYSQL_NEEDS`]); [`MysqlStripServer`] offers no TLS and records
+//!   what a client sends anyway.
 //! - [`StripProxy`] and [`MitmProxy`]: fake servers that try to get a client's password by
 //!   refusing TLS or by presenting a certificate from another CA.
 //!
@@ -17,6 +22,8 @@ mod proxy;
 mod redis;
 mod sys;
 
+pub use mysql::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlTestAccount};
 pub use pg::{Account, NEEDS, PgServer, TestAccount};
 pub use pki::{CertProfile, Pki};
 pub use proxy::{MitmProxy, StripProxy};
+pub use redis::{REDIS_NEEDS, RedisAccount, RedisOptions, RedisServer, RedisTestAccount};

@@ -52,5 +52,9 @@ pub fn registry() -> Registry {
     let registry = Registry::new();
     #[cfg(feature = "postgres")]
     let registry = registry.with::<attache_postgres::Postgres>();
+    #[cfg(feature = "mysql")]
+    let registry = registry.with::<attache_mysql::Mysql>();
+    #[cfg(feature = "redis")]
+    let registry = registry.with::<attache_redis::Redis>();
     registry
 }
