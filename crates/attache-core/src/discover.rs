@@ -184,6 +184,32 @@ pub struct BindingInput {
 }
 
 impl BindingInput {
+    /// A digest of everything the binding says, including the contents of the files it names
+    /// (certificates, keys), to tell whether it changed. Never printed; not reversible.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut put = |tag: &str, bytes: &[u8]| {
+            h.update(tag.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        if let Some(url) = &self.url {
+            put("url", url.value.expose_secret().as_bytes());
+        }
+        if let Some(pw) = &self.password {
+            put("password", pw.value.expose_secret().as_bytes());
+        }
+        for (name, field) in &self.fields {
+            put(name, field.value.as_bytes());
+        }
+        for (name, file) in &self.files {
+            put(name, file.value.as_os_str().as_encoded_bytes());
+            put("contents", &std::fs::read(&file.value).unwrap_or_default());
+        }
+        h.finalize().into()
+    }
+
     /// A `binding-invalid` finding for `field` from `source`.
     pub fn invalid(&self, field: &str, source: &Source, message: impl fmt::Display) -> Finding {
         binding_invalid(&self.resource, field, source, message)

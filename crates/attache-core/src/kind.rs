@@ -116,6 +116,18 @@ pub trait Kind: Send + Sync + Sized + 'static {
     /// Builds what the app receives from a binding that passed.
     fn client(ctx: Ctx<'_, Self>) -> impl Future<Output = Result<Self::Client, Finding>> + Send;
 
+    /// Opens up to `connections` connections of a freshly built client before it takes traffic,
+    /// so the first requests after a swap do not pay for handshakes. By default, nothing.
+    fn warm(client: &Self::Client, connections: usize) -> impl Future<Output = ()> + Send {
+        let _ = (client, connections);
+        async {}
+    }
+
+    /// Closes a client that no request uses any more (after a swap). By default it is dropped.
+    fn close(client: &Self::Client) {
+        let _ = client;
+    }
+
     /// What an administrator runs to create the least-privileged account `account` for
     /// `needs`, in the server's own language. The password is never invented: `password` (read
     /// from a file the administrator named) is written in, quoted for the server's language, or
@@ -438,11 +450,25 @@ pub fn parse_needs<K: Kind>(
 
 /// Attaches resource `name` of `manifest`: runs every check and returns the kind's client, or
 /// the findings that refused it. Findings that do not refuse are logged as tracing warnings.
+///
+/// For a resource that can be swapped or rotated while the app runs, use
+/// [`Attached`](crate::Attached) instead.
 pub async fn attach<K: Kind>(
     manifest: &Manifest,
     name: &str,
     env: &Environment,
 ) -> Result<K::Client, AttachError> {
+    let (spec, needs) = resolve::<K>(manifest, name)?;
+    attach_spec::<K>(spec, &needs, env)
+        .await
+        .map(|attached| attached.client)
+}
+
+/// The resource `name` of `manifest`, checked to be of kind `K`, and its parsed needs.
+pub(crate) fn resolve<'m, K: Kind>(
+    manifest: &'m Manifest,
+    name: &str,
+) -> Result<(&'m ResourceSpec, Vec<K::Need>), AttachError> {
     let spec = manifest
         .resource(name)
         .ok_or_else(|| AttachError::UnknownResource {
@@ -457,7 +483,24 @@ pub async fn attach<K: Kind>(
         });
     }
     let needs = parse_needs::<K>(&manifest.path, spec)?;
-    let checked = check::<K>(spec, &needs, env).await;
+    Ok((spec, needs))
+}
+
+/// A client built from a binding that passed every check.
+pub(crate) struct Passed<C> {
+    pub(crate) client: C,
+    /// Where it points (no secrets).
+    pub(crate) target: String,
+}
+
+/// check → refuse or build the client. The one path both a first attach and a re-attach take.
+pub(crate) async fn attach_spec<K: Kind>(
+    spec: &ResourceSpec,
+    needs: &[K::Need],
+    env: &Environment,
+) -> Result<Passed<K::Client>, AttachError> {
+    let name = spec.name.as_str();
+    let checked = check::<K>(spec, needs, env).await;
     let (refusing, others): (Vec<_>, Vec<_>) = checked
         .report
         .findings
@@ -477,15 +520,16 @@ pub async fn attach<K: Kind>(
     };
     let ctx = Ctx::<K> {
         spec,
-        needs: &needs,
+        needs,
         binding: &binding,
     };
     let client = K::client(ctx).await.map_err(|f| AttachError::Refused {
         resource: name.to_owned(),
         findings: vec![f],
     })?;
-    tracing::info!(resource = %name, kind = K::NAME, target = %binding.target(), "attached");
-    Ok(client)
+    let target = binding.target();
+    tracing::info!(resource = %name, kind = K::NAME, target = %target, "attached");
+    Ok(Passed { client, target })
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

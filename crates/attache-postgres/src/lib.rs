@@ -156,6 +156,22 @@ impl Kind for Postgres {
         provision::provision(spec, needs, account, password)
     }
 
+    async fn warm(pool: &deadpool_postgres::Pool, connections: usize) {
+        let n = connections.min(pool.status().max_size);
+        let opened = futures_util::future::join_all((0..n).map(|_| pool.get())).await;
+        let failed = opened.iter().filter(|c| c.is_err()).count();
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "could not open every warm-up connection of a new pool"
+            );
+        }
+    }
+
+    fn close(pool: &deadpool_postgres::Pool) {
+        pool.close();
+    }
+
     async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Finding> {
         let b = ctx.binding;
         let config = pg_config(b, ctx.spec.policy.connect_timeout);

@@ -3,12 +3,14 @@
 //! - [`Pki`]: a throwaway CA with server and client certificates, as PEM files.
 //! - [`PgServer`]: a real PostgreSQL, TLS-only on 127.0.0.1, with accounts shaped for privilege
 //!   audits ([`Account`], [`NEEDS`]).
+//! - [`BindingDir`]: a Kubernetes-style service-binding directory, re-published atomically.
 //! - [`StripProxy`] and [`MitmProxy`]: fake servers that try to get a client's password by
 //!   refusing TLS or by presenting a certificate from another CA.
 //!
 //! Everything is synchronous (std threads and processes) and panics on setup failures: this
 //! crate is for tests only.
 
+mod binding;
 mod instance;
 mod mysql;
 mod pg;
@@ -17,6 +19,7 @@ mod proxy;
 mod redis;
 mod sys;
 
+pub use binding::BindingDir;
 pub use pg::{Account, NEEDS, PgServer, TestAccount};
 pub use pki::{CertProfile, Pki};
 pub use proxy::{MitmProxy, StripProxy};
