@@ -37,7 +37,7 @@ pub use deadpool_postgres;
 pub use tokio_postgres;
 
 use crate::binding::{Host, PgBinding};
-use crate::connect::{VerifyFull, connect_failure, pg_config};
+use crate::connect::{PoolConnect, VerifyFull, connect_failure, pg_config};
 
 /// The `postgres` kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -179,10 +179,12 @@ impl Kind for Postgres {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         };
         let manager = if b.plaintext {
-            deadpool_postgres::Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+            let connect = PoolConnect::new(tokio_postgres::NoTls, b);
+            deadpool_postgres::Manager::from_connect(config, connect, manager_config)
         } else {
             let tls = VerifyFull::new(b.tls.client(ctx.resource())?);
-            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+            let connect = PoolConnect::new(tls, b);
+            deadpool_postgres::Manager::from_connect(config, connect, manager_config)
         };
         deadpool_postgres::Pool::builder(manager)
             .max_size(16)

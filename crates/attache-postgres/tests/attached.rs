@@ -261,9 +261,10 @@ async fn password_rotation_under_traffic() {
     let traffic = Traffic::start(&db, 4);
     traffic.wait_for(50).await;
 
-    // The rotation as an operator runs it: new password on the server, then the new secret.
+    // The rotation with no window: the new secret first, then the new password on the server.
     let old = account.clone();
     account.password = "planted-rotated-password".to_owned();
+    files.replace("password", &account.password);
     server.admin_sql(
         &account.database,
         &format!(
@@ -272,7 +273,17 @@ async fn password_rotation_under_traffic() {
         ),
     );
     traffic.wait_for(20).await;
-    files.replace("password", &account.password);
+    // Before the re-attach, the pool in service still opens new connections: it reads the
+    // rotated password file when the old password is refused.
+    let pool = db.get();
+    assert_eq!(pool.generation(), 1);
+    let conns = futures_util::future::join_all((0..8).map(|_| pool.get())).await;
+    assert!(
+        conns.iter().all(Result::is_ok),
+        "the pool in service opens connections after the rotation"
+    );
+    drop(conns);
+    drop(pool);
     assert_eq!(db.reattach().await.unwrap(), 2);
     traffic.wait_for(50).await;
     let (ok, failed) = traffic.finish().await;

@@ -68,7 +68,9 @@ async fn signups_are_stored_read_back_and_survive_a_live_database_swap() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let id = created.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
     let read: Value = http
         .get(format!("{base}/signups/{id}"))
         .send()
@@ -80,7 +82,11 @@ async fn signups_are_stored_read_back_and_survive_a_live_database_swap() {
     assert_eq!(read["email"], "ada@example.com");
     assert!(read["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let missing = http.get(format!("{base}/signups/999999")).send().await.unwrap();
+    let missing = http
+        .get(format!("{base}/signups/999999"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     let invalid = http
         .post(format!("{base}/signups"))
@@ -106,7 +112,11 @@ async fn signups_are_stored_read_back_and_survive_a_live_database_swap() {
     // Swap the database live: the new one has no signups yet.
     binding.publish_pg(&second);
     assert_eq!(db.reattach().await.unwrap(), 2);
-    let gone = http.get(format!("{base}/signups/{id}")).send().await.unwrap();
+    let gone = http
+        .get(format!("{base}/signups/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), 404, "the app now reads the second database");
     let created = http
         .post(format!("{base}/signups"))
@@ -134,7 +144,10 @@ async fn signups_are_stored_read_back_and_survive_a_live_database_swap() {
     assert_eq!(ready["resources"][0]["status"]["generation"], 2);
     let checks = &ready["resources"][0]["status"]["refused"]["checks"];
     assert!(
-        checks.as_array().unwrap().contains(&json!("priv-superuser")),
+        checks
+            .as_array()
+            .unwrap()
+            .contains(&json!("priv-superuser")),
         "{ready}"
     );
     assert!(!ready.to_string().contains(&admin.password));
