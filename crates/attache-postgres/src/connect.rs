@@ -268,19 +268,26 @@ fn roots_source(b: &PgBinding) -> String {
 /// With the secret written first and `ALTER ROLE` second, a rotation has no window at all.
 pub(crate) struct PoolConnect<T> {
     tls: T,
+    /// The connection inspection used, handed out by the first `connect`.
+    spare: Mutex<Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>>,
     password_file: Option<std::path::PathBuf>,
     /// The password read from the file after a refusal, used from then on.
     fresher: Mutex<Option<attache_core::Secret>>,
 }
 
 impl<T> PoolConnect<T> {
-    pub(crate) fn new(tls: T, b: &PgBinding) -> Self {
+    pub(crate) fn new(
+        tls: T,
+        b: &PgBinding,
+        spare: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
+    ) -> Self {
         let password_file = match b.password.as_ref().map(|p| &p.source) {
             Some(attache_core::Source::File(path)) => Some(path.clone()),
             _ => None,
         };
         PoolConnect {
             tls,
+            spare: Mutex::new(spare),
             password_file,
             fresher: Mutex::new(None),
         }
@@ -327,7 +334,14 @@ where
         pg_config: &tokio_postgres::Config,
     ) -> Pin<Box<dyn Future<Output = PgConnectResult> + Send + '_>> {
         let mut config = pg_config.clone();
+        let spare = self.spare.lock().ok().and_then(|mut s| s.take());
         Box::pin(async move {
+            if let Some((client, task)) = spare {
+                if !client.is_closed() {
+                    return Ok((client, task));
+                }
+                task.abort();
+            }
             if let Some(pw) = self.fresher.lock().ok().and_then(|g| g.clone()) {
                 config.password(pw.expose_secret());
             }

@@ -490,3 +490,34 @@ async fn a_burst_of_changes_is_one_reattach() {
         .get(0);
     assert_eq!(user, accounts[4].user, "the last binding of the burst");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_starts_with_the_connection_inspection_used() {
+    let server = PgServer::shared();
+    let account = server.account(Account::LeastPrivileged);
+    let files = Files::new();
+    files.point_at(&account);
+    let pool = attache_core::attach::<Postgres>(&manifest(), "db", &files.env())
+        .await
+        .unwrap();
+    // Inspection's connection is still open, held for the pool: one backend for the account.
+    let pids = server.admin_sql(
+        "postgres",
+        &format!(
+            "SELECT pid FROM pg_stat_activity WHERE usename = '{}';",
+            account.user
+        ),
+    );
+    let pids: Vec<i32> = pids.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let client = pool.get().await.unwrap();
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        pid, pids[0],
+        "the first pooled connection is the inspected one"
+    );
+}
