@@ -287,10 +287,28 @@ where
     /// generation. If it is refused, nothing changes: the current client keeps serving, the
     /// refusal is logged and shown by [`status`](Self::status), and the error says why.
     pub async fn reattach(&self) -> Result<u64, AttachError> {
+        self.reattach_unless_seen(None).await
+    }
+
+    /// A re-attach; with `unless_seen`, none if another re-attach has already read a binding
+    /// with that fingerprint (the watcher and an explicit call noticed the same change).
+    async fn reattach_unless_seen(
+        &self,
+        unless_seen: Option<[u8; 32]>,
+    ) -> Result<u64, AttachError> {
         let inner = &self.inner;
         let _one_at_a_time = inner.reattaching.lock().await;
         let env = lock(&inner.env).clone();
-        *lock(&inner.seen) = fingerprint(&inner.spec, &env);
+        let now = fingerprint(&inner.spec, &env);
+        {
+            let mut seen = lock(&inner.seen);
+            if unless_seen.is_some_and(|fp| fp == *seen && fp == now)
+                && lock(&inner.refused).is_none()
+            {
+                return Ok(inner.current.load().number);
+            }
+            *seen = now;
+        }
         let passed = match attach_spec::<K>(&inner.spec, &inner.needs, &env).await {
             Ok(passed) => passed,
             Err(e) => {
@@ -410,7 +428,12 @@ where
             }
             tracing::info!(resource = %spec.name, "binding changed, re-attaching");
         }
-        match attached.reattach().await {
+        let attempt = if changed {
+            attached.reattach_unless_seen(Some(now)).await
+        } else {
+            attached.reattach().await
+        };
+        match attempt {
             Ok(_) => backoff = None,
             Err(_) => {
                 let wait = backoff.map_or(options.poll_every, |b| (b * 2).min(options.retry_max));

@@ -10,6 +10,10 @@
 //! cargo run --release -p signup --bin loadtest -- --requests 100000 --clients 4 --swaps 20
 //! ```
 //!
+//! Changes are spaced `--spacing-ms` apart (default 2 s), so that steady state and "within one
+//! second of a swap" both have traffic; the run lasts until the last change is a spacing behind
+//! and at least `--requests` requests were sent.
+//!
 //! Prints requests sent and failed, latency p50/p99 in steady state and within one second
 //! after each swap, and the number of acknowledged writes not found; exits 1 if any request
 //! failed or any write was lost.
@@ -31,9 +35,12 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(about = "Load-test the signup service through live database swaps and rotations")]
 struct Args {
-    /// Requests to send in all (each a `POST /signups`).
+    /// Requests to send at least (each a `POST /signups`).
     #[arg(long, default_value_t = 100_000)]
     requests: u64,
+    /// Time between two binding changes, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    spacing_ms: u64,
     /// Concurrent clients.
     #[arg(long, default_value_t = 4)]
     clients: usize,
@@ -196,14 +203,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             stop.clone(),
             acked.clone(),
         );
-        let total = args.requests;
         clients.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             loop {
-                let n = sent.fetch_add(1, Ordering::Relaxed);
-                if n >= total || stop.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
                     return samples;
                 }
+                let n = sent.fetch_add(1, Ordering::Relaxed);
                 let email = format!("lt-{c}-{n}@example.com");
                 let start = began.elapsed();
                 let t = Instant::now();
@@ -244,16 +250,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut swaps_at = Vec::new();
     let mut accounts = accounts;
     let mut serving = 0usize;
-    let mut expected_generation = 1;
+    let spacing = Duration::from_millis(args.spacing_ms);
+    let limit = Duration::from_secs(args.time_limit);
     for i in 0..args.swaps {
-        let at = args.requests * (i + 1) / (args.swaps + 1);
-        while sent.load(Ordering::Relaxed) < at {
-            if began.elapsed() > Duration::from_secs(args.time_limit) {
-                stop.store(true, Ordering::Relaxed);
-                bail!("time limit reached before swap {i}");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let at = spacing * (i as u32 + 1);
+        while began.elapsed() < at {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        if began.elapsed() > limit {
+            stop.store(true, Ordering::Relaxed);
+            bail!("time limit reached before change {i}");
+        }
+        let before = generation(&http, &service.base).await.unwrap_or(0);
         let what = if i % 2 == 0 {
             serving = 1 - serving;
             binding.publish_pg(&accounts[serving]);
@@ -274,10 +282,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         swaps_at.push(began.elapsed());
         service.hangup();
-        expected_generation += 1;
         let waited = Instant::now();
         loop {
-            if generation(&http, &service.base).await >= Some(expected_generation) {
+            if generation(&http, &service.base).await > Some(before) {
                 break;
             }
             if waited.elapsed() > Duration::from_secs(30) {
@@ -293,6 +300,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             waited.elapsed().as_millis()
         );
     }
+    // Steady state after the last change, and at least the requests asked for.
+    let end = spacing * (args.swaps as u32 + 1);
+    while began.elapsed() < end || sent.load(Ordering::Relaxed) < args.requests {
+        if began.elapsed() > limit {
+            stop.store(true, Ordering::Relaxed);
+            bail!("time limit of {} s reached", args.time_limit);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
     let mut samples = Vec::new();
     for c in clients {
         samples.extend(c.await?);
