@@ -405,6 +405,30 @@ mod tests {
     }
 
     #[test]
+    fn fingerprint_follows_every_input_including_certificate_contents() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("db");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("host"), "db.internal").unwrap();
+        std::fs::write(dir.join("password"), "pw-1").unwrap();
+        std::fs::write(dir.join("ca.crt"), "ca-1").unwrap();
+        let env =
+            Environment::from_pairs([("SERVICE_BINDING_ROOT", root.path().to_str().unwrap())]);
+        let spec = ResourceSpec::new("db", "postgres");
+        let fp = || discover(&spec, &env).unwrap().fingerprint();
+        let first = fp();
+        assert_eq!(first, fp(), "stable while nothing changes");
+        std::fs::write(dir.join("ca.crt"), "ca-2").unwrap();
+        let second = fp();
+        assert_ne!(first, second, "a new CA certificate is a change");
+        std::fs::write(dir.join("password"), "pw-2").unwrap();
+        assert_ne!(second, fp(), "a new password is a change");
+        std::fs::write(dir.join("password"), "pw-1").unwrap();
+        std::fs::write(dir.join("ca.crt"), "ca-1").unwrap();
+        assert_eq!(first, fp(), "the same contents again are the same binding");
+    }
+
+    #[test]
     fn missing_names_what_was_looked_at() {
         let f = discover(
             &ResourceSpec::new("db", "postgres"),
