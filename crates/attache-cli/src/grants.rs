@@ -87,27 +87,37 @@ fn read_password(path: &Path) -> Result<Secret, String> {
     Ok(Secret::new(value.to_owned()))
 }
 
-/// The comment marker of a provisioning language.
-fn comment(language: &str) -> &'static str {
+/// The line-comment marker of a provisioning language, if it has one. Redis commands fed to
+/// `redis-cli` have none: their notes go to stderr, so stdout can be piped as it is.
+fn comment(language: &str) -> Option<&'static str> {
     match language {
-        "sql" => "--",
-        _ => "#",
+        "sql" => Some("--"),
+        _ => None,
     }
 }
 
 fn text(out: &mut impl Write, provisions: &[(String, Provision)]) -> std::io::Result<()> {
     for (i, (account, p)) in provisions.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        let c = comment(&p.language);
-        writeln!(
-            out,
-            "{c} resource {} ({}): least-privileged account {account}",
+        let header = format!(
+            "resource {} ({}): least-privileged account {account}",
             p.resource, p.kind
-        )?;
-        for note in &p.notes {
-            writeln!(out, "{c} {note}")?;
+        );
+        match comment(&p.language) {
+            Some(c) => {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                writeln!(out, "{c} {header}")?;
+                for note in &p.notes {
+                    writeln!(out, "{c} {note}")?;
+                }
+            }
+            None => {
+                eprintln!("attache: {header}");
+                for note in &p.notes {
+                    eprintln!("attache: note: {note}");
+                }
+            }
         }
         for statement in &p.statements {
             writeln!(out, "{statement}")?;
