@@ -21,6 +21,12 @@ pub(crate) enum Command {
     /// Exit status: 0 when nothing is at or above --fail-on, 1 when something is, 2 for a usage
     /// or manifest error.
     Audit(AuditArgs),
+    /// Print what an administrator runs to create the least-privileged account for each
+    /// resource's needs, in each server's own language.
+    ///
+    /// The password is never invented: it is read from --password-file, or left as a parameter
+    /// that cannot run unfilled. Exit status: 0, or 2 for a usage or manifest error.
+    Grants(GrantsArgs),
     /// Print the page of a check: what it finds, why it matters, how to fix it.
     Explain(ExplainArgs),
 }
@@ -50,6 +56,33 @@ pub(crate) enum Format {
     /// A table for people.
     Table,
     /// `{"version":1,"findings":[…],"resources":[…]}`, sorted and stable.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GrantsArgs {
+    /// The manifest.
+    #[arg(long, default_value = "attache.toml", value_name = "PATH")]
+    pub(crate) manifest: PathBuf,
+    /// Only this resource (repeatable); default: every resource.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) resource: Vec<String>,
+    /// The account to create; default: the resource's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
+    /// Write the password from this file into the statements (trailing newline ignored).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GrantsFormat::Sql)]
+    pub(crate) format: GrantsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GrantsFormat {
+    /// Statements in each server's own language, notes as comments.
+    Sql,
+    /// `{"version":1,"provisions":[{resource,kind,account,language,statements,notes}]}`.
     Json,
 }
 

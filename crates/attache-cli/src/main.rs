@@ -4,6 +4,7 @@
 mod args;
 mod audit;
 mod explain;
+mod grants;
 mod render;
 
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ fn main() -> ExitCode {
     let args = <args::Args as clap::Parser>::parse();
     match args.command {
         args::Command::Audit(a) => audit::run(a),
+        args::Command::Grants(g) => grants::run(g),
         args::Command::Explain(e) => explain::run(e),
     }
 }

@@ -397,3 +397,149 @@ fn version_and_usage() {
     assert!(run.stdout.starts_with("attache "), "{}", run.stdout);
     assert_eq!(attache(&["audit", "--format", "xml"], &[], &[]).code, 2);
 }
+
+#[test]
+fn grants_round_trip_creates_an_account_that_audits_clean() {
+    let server = PgServer::shared();
+    let project = Project::standard();
+    let manifest = project.manifest();
+    let user = "grants_round_trip";
+    let password = "planted-grants-round-trip";
+    let pw_file = project.path("admin.password");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    let pw_arg = pw_file.to_string_lossy().into_owned();
+
+    // Without a password file: a parameter psql fills, never an invented password.
+    let bare = attache(
+        &["grants", "--manifest", &manifest, "--account", user],
+        &[],
+        &[password],
+    );
+    assert_eq!(bare.code, 0, "{}", bare.stderr);
+    assert!(
+        bare.stdout.contains("PASSWORD :'password'"),
+        "{}",
+        bare.stdout
+    );
+    assert!(
+        bare.stdout.starts_with("-- resource db (postgres)"),
+        "{}",
+        bare.stdout
+    );
+
+    let json = attache(
+        &[
+            "grants",
+            "--manifest",
+            &manifest,
+            "--account",
+            user,
+            "--format",
+            "json",
+        ],
+        &[],
+        &[password],
+    );
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let doc = json.json();
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["provisions"][0]["kind"], "postgres");
+    assert_eq!(doc["provisions"][0]["account"], user);
+    assert!(doc["provisions"][0]["statements"].as_array().unwrap().len() >= NEEDS.len());
+
+    // With one: the administrator applies the output as it is.
+    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
+        .args(["grants", "--manifest", &manifest, "--account", user])
+        .args(["--resource", "db", "--password-file", &pw_arg])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let sql = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hold the password"),
+        "the admin is told the output holds the password"
+    );
+    let database = server.fresh_database();
+    server.admin_sql(&database, &sql);
+    let account = TestAccount {
+        database: database.clone(),
+        user: user.to_owned(),
+        password: password.to_owned(),
+        host: server.host().to_owned(),
+        port: server.port(),
+        ca_path: server.ca_path(),
+    };
+    let envs = password_file_env(&account, project.dir.path());
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.checks(), Vec::<String>::new(), "{}", run.stdout);
+
+    // Drift either way is caught.
+    server.admin_sql(
+        &database,
+        &format!("REVOKE INSERT ON public.signups FROM {user};"),
+    );
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.checks().contains(&"priv-missing".to_owned()),
+        "{}",
+        run.stdout
+    );
+    server.admin_sql(
+        &database,
+        &format!("GRANT INSERT, DELETE ON public.signups TO {user};"),
+    );
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert!(
+        run.checks().contains(&"priv-excess".to_owned()),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn grants_usage_errors_exit_2() {
+    let project = Project::standard();
+    let manifest = project.manifest();
+    let unknown = attache(
+        &["grants", "--manifest", &manifest, "--resource", "nope"],
+        &[],
+        &[],
+    );
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("no resource `nope`"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(
+        unknown.stderr.contains("resources: db"),
+        "{}",
+        unknown.stderr
+    );
+    let missing = project.path("absent.password");
+    let missing = missing.to_string_lossy();
+    let no_file = attache(
+        &[
+            "grants",
+            "--manifest",
+            &manifest,
+            "--password-file",
+            &missing,
+        ],
+        &[],
+        &[],
+    );
+    assert_eq!(no_file.code, 2);
+    assert!(
+        no_file.stderr.contains("--password-file"),
+        "{}",
+        no_file.stderr
+    );
+    assert!(
+        no_file.stderr.contains("absent.password"),
+        "{}",
+        no_file.stderr
+    );
+}

@@ -184,6 +184,32 @@ pub struct BindingInput {
 }
 
 impl BindingInput {
+    /// A digest of everything the binding says, including the contents of the files it names
+    /// (certificates, keys), to tell whether it changed. Never printed; not reversible.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut put = |tag: &str, bytes: &[u8]| {
+            h.update(tag.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        if let Some(url) = &self.url {
+            put("url", url.value.expose_secret().as_bytes());
+        }
+        if let Some(pw) = &self.password {
+            put("password", pw.value.expose_secret().as_bytes());
+        }
+        for (name, field) in &self.fields {
+            put(name, field.value.as_bytes());
+        }
+        for (name, file) in &self.files {
+            put(name, file.value.as_os_str().as_encoded_bytes());
+            put("contents", &std::fs::read(&file.value).unwrap_or_default());
+        }
+        h.finalize().into()
+    }
+
     /// A `binding-invalid` finding for `field` from `source`.
     pub fn invalid(&self, field: &str, source: &Source, message: impl fmt::Display) -> Finding {
         binding_invalid(&self.resource, field, source, message)
@@ -376,6 +402,30 @@ mod tests {
         assert_eq!(input.fields["host"].value, "db.internal");
         assert_eq!(input.fields["host"].source, Source::File(dir.join("host")));
         assert!(input.files.contains_key("ca.crt"));
+    }
+
+    #[test]
+    fn fingerprint_follows_every_input_including_certificate_contents() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("db");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("host"), "db.internal").unwrap();
+        std::fs::write(dir.join("password"), "pw-1").unwrap();
+        std::fs::write(dir.join("ca.crt"), "ca-1").unwrap();
+        let env =
+            Environment::from_pairs([("SERVICE_BINDING_ROOT", root.path().to_str().unwrap())]);
+        let spec = ResourceSpec::new("db", "postgres");
+        let fp = || discover(&spec, &env).unwrap().fingerprint();
+        let first = fp();
+        assert_eq!(first, fp(), "stable while nothing changes");
+        std::fs::write(dir.join("ca.crt"), "ca-2").unwrap();
+        let second = fp();
+        assert_ne!(first, second, "a new CA certificate is a change");
+        std::fs::write(dir.join("password"), "pw-2").unwrap();
+        assert_ne!(second, fp(), "a new password is a change");
+        std::fs::write(dir.join("password"), "pw-1").unwrap();
+        std::fs::write(dir.join("ca.crt"), "ca-1").unwrap();
+        assert_eq!(first, fp(), "the same contents again are the same binding");
     }
 
     #[test]

@@ -116,6 +116,30 @@ pub trait Kind: Send + Sync + Sized + 'static {
     /// Builds what the app receives from a binding that passed.
     fn client(ctx: Ctx<'_, Self>) -> impl Future<Output = Result<Self::Client, Finding>> + Send;
 
+    /// Builds what the app receives from a binding that passed, reusing the connection that
+    /// inspection used (it saves a handshake and a login on every attach). The connection ran
+    /// only side-effect-free reads. By default it is closed and [`client`](Kind::client) builds
+    /// from the binding alone.
+    fn client_with(
+        ctx: Ctx<'_, Self>,
+        conn: Self::Conn,
+    ) -> impl Future<Output = Result<Self::Client, Finding>> + Send {
+        drop(conn);
+        Self::client(ctx)
+    }
+
+    /// Opens up to `connections` connections of a freshly built client before it takes traffic,
+    /// so the first requests after a swap do not pay for handshakes. By default, nothing.
+    fn warm(client: &Self::Client, connections: usize) -> impl Future<Output = ()> + Send {
+        let _ = (client, connections);
+        async {}
+    }
+
+    /// Closes a client that no request uses any more (after a swap). By default it is dropped.
+    fn close(client: &Self::Client) {
+        let _ = client;
+    }
+
     /// What an administrator runs to create the least-privileged account `account` for
     /// `needs`, in the server's own language. The password is never invented: `password` (read
     /// from a file the administrator named) is written in, quoted for the server's language, or
@@ -206,15 +230,28 @@ pub async fn check<K: Kind>(
     needs: &[K::Need],
     env: &Environment,
 ) -> Checked<K> {
+    check_keeping::<K>(spec, needs, env).await.0
+}
+
+/// [`check`], also returning the inspection connection when inspection finished (a connection
+/// left mid-query by the inspect timeout is not returned).
+async fn check_keeping<K: Kind>(
+    spec: &ResourceSpec,
+    needs: &[K::Need],
+    env: &Environment,
+) -> (Checked<K>, Option<K::Conn>) {
     let mut report = ResourceReport::empty(&spec.name, K::NAME);
     let input = match discover(spec, env) {
         Ok(input) => input,
         Err(f) => {
             report.findings.push(f);
-            return Checked {
-                report,
-                binding: None,
-            };
+            return (
+                Checked {
+                    report,
+                    binding: None,
+                },
+                None,
+            );
         }
     };
     report.source = input.origin.as_ref().map(ToString::to_string);
@@ -222,10 +259,13 @@ pub async fn check<K: Kind>(
         Ok(parsed) => parsed,
         Err(f) => {
             report.findings.push(f);
-            return Checked {
-                report,
-                binding: None,
-            };
+            return (
+                Checked {
+                    report,
+                    binding: None,
+                },
+                None,
+            );
         }
     };
     report.target = Some(binding.target());
@@ -245,10 +285,13 @@ pub async fn check<K: Kind>(
         Ok(Ok(c)) => c,
         Ok(Err(findings)) => {
             report.findings.extend(findings);
-            return Checked {
-                report,
-                binding: Some(binding),
-            };
+            return (
+                Checked {
+                    report,
+                    binding: Some(binding),
+                },
+                None,
+            );
         }
         Err(_) => {
             report.findings.push(Finding::new(
@@ -263,10 +306,13 @@ pub async fn check<K: Kind>(
                 "check the host and port in the binding and that the server is up; raise \
                  policy.connect_timeout if the network is slow",
             ));
-            return Checked {
-                report,
-                binding: Some(binding),
-            };
+            return (
+                Checked {
+                    report,
+                    binding: Some(binding),
+                },
+                None,
+            );
         }
     };
     report.findings.append(&mut connected.findings);
@@ -275,34 +321,41 @@ pub async fn check<K: Kind>(
     }
     report.tls = connected.tls.take();
 
-    match tokio::time::timeout(
+    let inspected = tokio::time::timeout(
         spec.policy.inspect_timeout,
         K::inspect(ctx, &mut connected.conn),
     )
-    .await
-    {
+    .await;
+    let conn = match inspected {
         Ok(inspection) => {
             report.account = Some(inspection.account);
             report.findings.extend(inspection.findings);
+            Some(connected.conn)
         }
-        Err(_) => report.findings.push(Finding::new(
-            CheckId::PrivUnknown,
-            Severity::Medium,
-            &spec.name,
-            format!(
-                "reading the account's privileges did not finish within inspect_timeout ({})",
-                humantime::format_duration(spec.policy.inspect_timeout)
-            ),
-            "raise policy.inspect_timeout; nothing about the account's privileges is known",
-        )),
-    }
+        Err(_) => {
+            report.findings.push(Finding::new(
+                CheckId::PrivUnknown,
+                Severity::Medium,
+                &spec.name,
+                format!(
+                    "reading the account's privileges did not finish within inspect_timeout ({})",
+                    humantime::format_duration(spec.policy.inspect_timeout)
+                ),
+                "raise policy.inspect_timeout; nothing about the account's privileges is known",
+            ));
+            None
+        }
+    };
     report
         .findings
         .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    Checked {
-        report,
-        binding: Some(binding),
-    }
+    (
+        Checked {
+            report,
+            binding: Some(binding),
+        },
+        conn,
+    )
 }
 
 const DEFAULT_PASSWORDS: &[&str] = &[
@@ -438,11 +491,25 @@ pub fn parse_needs<K: Kind>(
 
 /// Attaches resource `name` of `manifest`: runs every check and returns the kind's client, or
 /// the findings that refused it. Findings that do not refuse are logged as tracing warnings.
+///
+/// For a resource that can be swapped or rotated while the app runs, use
+/// [`Attached`](crate::Attached) instead.
 pub async fn attach<K: Kind>(
     manifest: &Manifest,
     name: &str,
     env: &Environment,
 ) -> Result<K::Client, AttachError> {
+    let (spec, needs) = resolve::<K>(manifest, name)?;
+    attach_spec::<K>(spec, &needs, env)
+        .await
+        .map(|attached| attached.client)
+}
+
+/// The resource `name` of `manifest`, checked to be of kind `K`, and its parsed needs.
+pub(crate) fn resolve<'m, K: Kind>(
+    manifest: &'m Manifest,
+    name: &str,
+) -> Result<(&'m ResourceSpec, Vec<K::Need>), AttachError> {
     let spec = manifest
         .resource(name)
         .ok_or_else(|| AttachError::UnknownResource {
@@ -457,7 +524,24 @@ pub async fn attach<K: Kind>(
         });
     }
     let needs = parse_needs::<K>(&manifest.path, spec)?;
-    let checked = check::<K>(spec, &needs, env).await;
+    Ok((spec, needs))
+}
+
+/// A client built from a binding that passed every check.
+pub(crate) struct Passed<C> {
+    pub(crate) client: C,
+    /// Where it points (no secrets).
+    pub(crate) target: String,
+}
+
+/// check → refuse or build the client. The one path both a first attach and a re-attach take.
+pub(crate) async fn attach_spec<K: Kind>(
+    spec: &ResourceSpec,
+    needs: &[K::Need],
+    env: &Environment,
+) -> Result<Passed<K::Client>, AttachError> {
+    let name = spec.name.as_str();
+    let (checked, conn) = check_keeping::<K>(spec, needs, env).await;
     let (refusing, others): (Vec<_>, Vec<_>) = checked
         .report
         .findings
@@ -477,15 +561,20 @@ pub async fn attach<K: Kind>(
     };
     let ctx = Ctx::<K> {
         spec,
-        needs: &needs,
+        needs,
         binding: &binding,
     };
-    let client = K::client(ctx).await.map_err(|f| AttachError::Refused {
+    let client = match conn {
+        Some(conn) => K::client_with(ctx, conn).await,
+        None => K::client(ctx).await,
+    };
+    let client = client.map_err(|f| AttachError::Refused {
         resource: name.to_owned(),
         findings: vec![f],
     })?;
-    tracing::info!(resource = %name, kind = K::NAME, target = %binding.target(), "attached");
-    Ok(client)
+    let target = binding.target();
+    tracing::info!(resource = %name, kind = K::NAME, target = %target, "attached");
+    Ok(Passed { client, target })
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

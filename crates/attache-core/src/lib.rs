@@ -7,11 +7,13 @@
 //! - [`Secret`]: the one type secrets live in; it never prints;
 //! - [`Kind`]: the trait a protocol crate implements; [`check`] and [`attach`] run the shared
 //!   flow resolve → connect → inspect → judge → attach;
+//! - [`Attached`]: a resource that can be swapped and rotated while the app runs;
 //! - [`Finding`], [`CheckId`], [`Report`]: the results, each check with its own page.
 //!
 //! Core knows no protocol. The PostgreSQL kind lives in `attache-postgres`; the `attache` crate
 //! re-exports both.
 
+pub mod attached;
 pub mod discover;
 pub mod finding;
 pub mod kind;
@@ -21,6 +23,7 @@ pub mod secret;
 pub mod source;
 pub mod tls;
 
+pub use attached::{AttachOptions, AttachStatus, Attached, Lease, Refusal, Watch};
 pub use discover::{BindingInput, Environment};
 pub use finding::{CheckId, Finding, Severity};
 pub use kind::{

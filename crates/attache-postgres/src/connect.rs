@@ -112,6 +112,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
@@ -253,5 +263,120 @@ fn roots_source(b: &PgBinding) -> String {
     match &b.tls.roots {
         attache_core::tls::Roots::System => "the system trust store".to_owned(),
         attache_core::tls::Roots::PemFile(f) => format!("{} ({})", f.value.display(), f.source),
+    }
+}
+
+/// How the pool opens connections: like deadpool's own, plus one thing rotation needs.
+///
+/// A PostgreSQL role has one password. Between `ALTER ROLE … PASSWORD` and the re-attach that
+/// swaps in a pool built from the new secret, the pool in service can still open connections
+/// with the old password, and they would fail. So when a connection is refused for its
+/// password (SQLSTATE 28P01) and the password came from a file, the file is read again and, if
+/// it now holds another password, the connection is retried once with it. The account, host and
+/// TLS are unchanged, and the re-attach that follows the new secret runs every check again.
+///
+/// With the secret written first and `ALTER ROLE` second, a rotation has no window at all.
+pub(crate) struct PoolConnect<T> {
+    tls: T,
+    /// The connection inspection used, handed out by the first `connect`.
+    spare: Mutex<Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>>,
+    password_file: Option<std::path::PathBuf>,
+    /// The password read from the file after a refusal, used from then on.
+    fresher: Mutex<Option<attache_core::Secret>>,
+}
+
+impl<T> PoolConnect<T> {
+    pub(crate) fn new(
+        tls: T,
+        b: &PgBinding,
+        spare: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
+    ) -> Self {
+        let password_file = match b.password.as_ref().map(|p| &p.source) {
+            Some(attache_core::Source::File(path)) => Some(path.clone()),
+            _ => None,
+        };
+        PoolConnect {
+            tls,
+            spare: Mutex::new(spare),
+            password_file,
+            fresher: Mutex::new(None),
+        }
+    }
+
+    /// The password now in the file, if it differs from `used`.
+    fn reread(&self, used: Option<&[u8]>) -> Option<attache_core::Secret> {
+        let text = std::fs::read_to_string(self.password_file.as_ref()?).ok()?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        (Some(text.as_bytes()) != used && !text.is_empty())
+            .then(|| attache_core::Secret::new(text.to_owned()))
+    }
+}
+
+type PgConnectResult =
+    Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>;
+
+async fn connect_and_spawn<T>(config: &tokio_postgres::Config, tls: T) -> PgConnectResult
+where
+    T: MakeTlsConnect<tokio_postgres::Socket> + Send,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    let (client, connection) = config.connect(tls).await?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("PostgreSQL connection closed: {e}");
+        }
+    });
+    Ok((client, task))
+}
+
+impl<T> deadpool_postgres::Connect for PoolConnect<T>
+where
+    T: MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> Pin<Box<dyn Future<Output = PgConnectResult> + Send + '_>> {
+        let mut config = pg_config.clone();
+        let spare = self.spare.lock().ok().and_then(|mut s| s.take());
+        Box::pin(async move {
+            if let Some((client, task)) = spare {
+                if !client.is_closed() {
+                    return Ok((client, task));
+                }
+                task.abort();
+            }
+            if let Some(pw) = self.fresher.lock().ok().and_then(|g| g.clone()) {
+                config.password(pw.expose_secret());
+            }
+            let first = connect_and_spawn(&config, self.tls.clone()).await;
+            let refused_password = matches!(
+                &first,
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD)
+            );
+            if !refused_password {
+                return first;
+            }
+            let Some(pw) = self.reread(config.get_password()) else {
+                return first;
+            };
+            tracing::info!(
+                "the password file changed; new connections use the new password until the re-attach"
+            );
+            config.password(pw.expose_secret());
+            let retried = connect_and_spawn(&config, self.tls.clone()).await;
+            if retried.is_ok()
+                && let Ok(mut fresher) = self.fresher.lock()
+            {
+                *fresher = Some(pw);
+            }
+            retried
+        })
     }
 }

@@ -278,7 +278,23 @@ pub async fn inspect(client: &Client, needs: &[Need]) -> Posture {
             return p;
         }
     }
-    match client.query(ROLES_SQL, &[]).await {
+    // The rest only reads, and needs nothing from each other: sent together, they share round
+    // trips on the one connection (tokio-postgres pipelines concurrent queries).
+    let database = p.database.clone();
+    let needs_part = async {
+        let items = expand(client, needs, &database).await?;
+        let states =
+            futures_util::future::join_all(items.iter().map(|item| holds(client, item))).await;
+        Ok::<_, tokio_postgres::Error>((items, states))
+    };
+    let (held_sql, owned_sql) = (held_sql(), owned_sql());
+    let (roles, held, owned, needs_part) = tokio::join!(
+        client.query(ROLES_SQL, &[]),
+        client.query(held_sql.as_str(), &[]),
+        client.query(owned_sql.as_str(), &[]),
+        needs_part,
+    );
+    match roles {
         Ok(rows) => {
             for row in rows {
                 let name: String = row.get(0);
@@ -306,7 +322,7 @@ pub async fn inspect(client: &Client, needs: &[Need]) -> Posture {
             describe(&e)
         )),
     }
-    match client.query(held_sql().as_str(), &[]).await {
+    match held {
         Ok(rows) => {
             for row in rows {
                 let kind: String = row.get(0);
@@ -332,7 +348,7 @@ pub async fn inspect(client: &Client, needs: &[Need]) -> Posture {
             describe(&e)
         )),
     }
-    match client.query(owned_sql().as_str(), &[]).await {
+    match owned {
         Ok(rows) => {
             for row in rows {
                 let kind: String = row.get(0);
@@ -351,24 +367,22 @@ pub async fn inspect(client: &Client, needs: &[Need]) -> Posture {
             .push(format!("the objects the account owns: {}", describe(&e))),
     }
 
-    let items = match expand(client, needs, &p.database).await {
-        Ok(items) => items,
-        Err(e) => {
-            p.unknown.push(format!(
-                "the tables named by ALL … IN SCHEMA needs: {}",
-                describe(&e)
-            ));
-            Vec::new()
+    match needs_part {
+        Ok((items, states)) => {
+            for (item, state) in items.into_iter().zip(states) {
+                let state = match state {
+                    Ok(Some(true)) => NeedState::Granted,
+                    Ok(Some(false)) => NeedState::Missing,
+                    Ok(None) => NeedState::NoObject,
+                    Err(e) => NeedState::Unknown(describe(&e)),
+                };
+                p.needs.push((item, state));
+            }
         }
-    };
-    for item in items {
-        let state = match holds(client, &item).await {
-            Ok(Some(true)) => NeedState::Granted,
-            Ok(Some(false)) => NeedState::Missing,
-            Ok(None) => NeedState::NoObject,
-            Err(e) => NeedState::Unknown(describe(&e)),
-        };
-        p.needs.push((item, state));
+        Err(e) => p.unknown.push(format!(
+            "the tables named by ALL … IN SCHEMA needs: {}",
+            describe(&e)
+        )),
     }
     p
 }

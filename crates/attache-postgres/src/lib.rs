@@ -37,7 +37,7 @@ pub use deadpool_postgres;
 pub use tokio_postgres;
 
 use crate::binding::{Host, PgBinding};
-use crate::connect::{VerifyFull, connect_failure, pg_config};
+use crate::connect::{PoolConnect, VerifyFull, connect_failure, pg_config};
 
 /// The `postgres` kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,12 +46,17 @@ pub struct Postgres;
 /// An inspection connection: the client, and the task driving its socket (aborted on drop).
 pub struct PgConn {
     client: tokio_postgres::Client,
-    task: tokio::task::JoinHandle<()>,
+    task: AbortOnDrop,
 }
 
-impl Drop for PgConn {
+/// A connection's socket task, aborted when dropped (unless taken by the pool).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }
 
@@ -67,12 +72,25 @@ impl PgConn {
         let task = tokio::spawn(async move {
             let _ = conn.await;
         });
-        PgConn { client, task }
+        PgConn {
+            client,
+            task: AbortOnDrop(Some(task)),
+        }
     }
 
     /// The client.
     pub fn client(&self) -> &tokio_postgres::Client {
         &self.client
+    }
+
+    /// The client and its socket task, for a pool to keep.
+    fn into_parts(mut self) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
+        let task = self
+            .task
+            .0
+            .take()
+            .expect("a connection's task is taken once");
+        (self.client, task)
     }
 }
 
@@ -156,32 +174,66 @@ impl Kind for Postgres {
         provision::provision(spec, needs, account, password)
     }
 
-    async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Finding> {
-        let b = ctx.binding;
-        let config = pg_config(b, ctx.spec.policy.connect_timeout);
-        let manager_config = deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        };
-        let manager = if b.plaintext {
-            deadpool_postgres::Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-        } else {
-            let tls = VerifyFull::new(b.tls.client(ctx.resource())?);
-            deadpool_postgres::Manager::from_config(config, tls, manager_config)
-        };
-        deadpool_postgres::Pool::builder(manager)
-            .max_size(16)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(ctx.spec.policy.connect_timeout))
-            .create_timeout(Some(ctx.spec.policy.connect_timeout))
-            .build()
-            .map_err(|e| {
-                Finding::new(
-                    CheckId::Unreachable,
-                    Severity::High,
-                    ctx.resource(),
-                    format!("could not build the pool: {e}"),
-                    "report this as a bug in attache",
-                )
-            })
+    async fn warm(pool: &deadpool_postgres::Pool, connections: usize) {
+        let n = connections.min(pool.status().max_size);
+        let opened = futures_util::future::join_all((0..n).map(|_| pool.get())).await;
+        let failed = opened.iter().filter(|c| c.is_err()).count();
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "could not open every warm-up connection of a new pool"
+            );
+        }
     }
+
+    fn close(pool: &deadpool_postgres::Pool) {
+        pool.close();
+    }
+
+    async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Finding> {
+        pool(ctx, None)
+    }
+
+    async fn client_with(
+        ctx: Ctx<'_, Self>,
+        conn: PgConn,
+    ) -> Result<deadpool_postgres::Pool, Finding> {
+        pool(ctx, Some(conn.into_parts()))
+    }
+}
+
+/// The app's pool: every connection verify-full, the first one (when given) the connection
+/// inspection used.
+fn pool(
+    ctx: Ctx<'_, Postgres>,
+    spare: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
+) -> Result<deadpool_postgres::Pool, Finding> {
+    let b = ctx.binding;
+    let config = pg_config(b, ctx.spec.policy.connect_timeout);
+    let manager_config = deadpool_postgres::ManagerConfig {
+        recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+    };
+    let manager = if b.plaintext {
+        let connect = PoolConnect::new(tokio_postgres::NoTls, b, spare);
+        deadpool_postgres::Manager::from_connect(config, connect, manager_config)
+    } else {
+        let tls = VerifyFull::new(b.tls.client(ctx.resource())?);
+        let connect = PoolConnect::new(tls, b, spare);
+        deadpool_postgres::Manager::from_connect(config, connect, manager_config)
+    };
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(16)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(ctx.spec.policy.connect_timeout))
+        .create_timeout(Some(ctx.spec.policy.connect_timeout))
+        .build()
+        .map_err(|e| {
+            Finding::new(
+                CheckId::Unreachable,
+                Severity::High,
+                ctx.resource(),
+                format!("could not build the pool: {e}"),
+                "report this as a bug in attache",
+            )
+        })
 }

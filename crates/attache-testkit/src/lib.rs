@@ -8,12 +8,14 @@
 //! - [`MysqlServer`]: a real MariaDB, TLS-only on 127.0.0.1, with accounts shaped for privilege
 //!   audits ([`MysqlAccount`], [`MYSQL_NEEDS`]); [`MysqlStripServer`] offers no TLS and records
 //!   what a client sends anyway.
+//! - [`BindingDir`]: a Kubernetes-style service-binding directory, re-published atomically.
 //! - [`StripProxy`] and [`MitmProxy`]: fake servers that try to get a client's password by
 //!   refusing TLS or by presenting a certificate from another CA.
 //!
 //! Everything is synchronous (std threads and processes) and panics on setup failures: this
 //! crate is for tests only.
 
+mod binding;
 mod instance;
 mod mysql;
 mod pg;
@@ -22,6 +24,7 @@ mod proxy;
 mod redis;
 mod sys;
 
+pub use binding::BindingDir;
 pub use mysql::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlTestAccount};
 pub use pg::{Account, NEEDS, PgServer, TestAccount};
 pub use pki::{CertProfile, Pki};

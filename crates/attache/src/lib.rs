@@ -33,6 +33,10 @@ pub mod postgres {
     ) -> Result<deadpool_postgres::Pool, crate::AttachError> {
         attache_core::attach::<Postgres>(manifest, name, &crate::Environment::from_process()).await
     }
+
+    /// A PostgreSQL resource that can be swapped and rotated while the app runs:
+    /// `db.get()` gives the current `deadpool_postgres::Pool`.
+    pub type AttachedPool = crate::Attached<Postgres>;
 }
 
 /// MySQL and MariaDB: bindings, verify-identity connections, privileges from `SHOW GRANTS`.
