@@ -253,3 +253,94 @@ fn bad_mysql_needs_exit_2_naming_the_field() {
         run.stderr
     );
 }
+
+/// `attache grants` output, as an administrator applies it, makes an account that audits clean;
+/// drift either way is caught.
+#[test]
+fn grants_round_trip_on_mariadb() {
+    let server = MysqlServer::shared();
+    let project = Project::standard();
+    let manifest = project.manifest().to_string_lossy().into_owned();
+    let user = format!("grants_rt_{}", std::process::id());
+    let password = "planted-grants-it's-\\quoted";
+    let pw_file = project.dir.path().join("admin.password");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+
+    let bare = attache(
+        &["grants", "--manifest", &manifest, "--account", &user],
+        &[],
+        &[password],
+    );
+    assert_eq!(bare.code, 0, "{}", bare.stderr);
+    assert!(
+        bare.stdout
+            .contains("IDENTIFIED BY :'password' REQUIRE SSL"),
+        "{}",
+        bare.stdout
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
+        .args([
+            "grants",
+            "--manifest",
+            &manifest,
+            "--account",
+            &user,
+            "--password-file",
+        ])
+        .arg(&pw_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let sql = String::from_utf8(out.stdout).unwrap();
+    let database = server.fresh_database();
+    // The documented way: the binding's database is the session's default database.
+    server.admin_sql(&format!("USE `{database}`;\n{sql}"));
+
+    let account = MysqlTestAccount {
+        database: database.clone(),
+        user: user.clone(),
+        password: password.to_owned(),
+        role: None,
+        host: server.host().to_owned(),
+        port: server.port(),
+        ca_path: server.ca_path(),
+    };
+    let envs = password_file_env(&account, project.dir.path());
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let checks = run.checks();
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c == "priv-excess" || c == "priv-missing"),
+        "{}",
+        run.stdout
+    );
+
+    server.admin_sql(&format!(
+        "REVOKE INSERT ON `{database}`.`signups` FROM '{user}'@'%';"
+    ));
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.checks().contains(&"priv-missing".to_owned()),
+        "{}",
+        run.stdout
+    );
+
+    server.admin_sql(&format!(
+        "GRANT INSERT, DELETE ON `{database}`.`signups` TO '{user}'@'%';"
+    ));
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert!(
+        run.checks().contains(&"priv-excess".to_owned()),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.checks().contains(&"priv-missing".to_owned()),
+        "{}",
+        run.stdout
+    );
+}

@@ -261,3 +261,87 @@ fn redis_failures_never_print_the_password() {
         assert_eq!(table.code, 1);
     }
 }
+
+/// `attache grants` output, piped into redis-cli as an administrator, makes an account that
+/// audits with no excess and nothing missing; drift either way is caught.
+#[test]
+fn grants_round_trip_on_redis() {
+    let server = RedisServer::shared();
+    let project = Project::standard();
+    let manifest = project.manifest();
+    let user = format!("grants_rt_{}", std::process::id());
+    let password = "planted grants \"round\" trip";
+    let pw_file = project.path("admin.password");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    let pw_arg = pw_file.to_string_lossy().into_owned();
+
+    let bare = attache(
+        &["grants", "--manifest", &manifest, "--account", &user],
+        &[],
+        &[password],
+    );
+    assert_eq!(bare.code, 0, "{}", bare.stderr);
+    assert!(
+        bare.stdout.starts_with("ACL SETUSER"),
+        "only commands on stdout: {}",
+        bare.stdout
+    );
+    assert!(
+        bare.stdout.contains("#<password-sha256-hex>"),
+        "{}",
+        bare.stdout
+    );
+    assert!(
+        bare.stderr.contains("note:"),
+        "notes go to stderr: {}",
+        bare.stderr
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
+        .args(["grants", "--manifest", &manifest, "--account", &user])
+        .args(["--password-file", &pw_arg])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    server.admin_script(&String::from_utf8(out.stdout).unwrap());
+
+    let account = RedisTestAccount {
+        user: user.clone(),
+        password: password.to_owned(),
+        host: server.host().to_owned(),
+        port: server.port(),
+        ca_path: server.ca_path(),
+    };
+    let envs = password_file_env(&account, project.dir.path());
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let clean = |run: &Run| {
+        let checks = run.checks();
+        !checks
+            .iter()
+            .any(|c| c == "priv-excess" || c == "priv-missing")
+    };
+    assert!(clean(&run), "{}", run.stdout);
+
+    server.admin(&["ACL", "SETUSER", &user, "-get"]);
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.checks().contains(&"priv-missing".to_owned()),
+        "{}",
+        run.stdout
+    );
+
+    server.admin(&["ACL", "SETUSER", &user, "+get", "+flushall"]);
+    let run = project.audit(&["--format", "json"], &envs, &[password]);
+    assert!(
+        run.checks().contains(&"priv-excess".to_owned()),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.checks().contains(&"priv-missing".to_owned()),
+        "{}",
+        run.stdout
+    );
+}

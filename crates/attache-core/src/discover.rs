@@ -35,7 +35,7 @@ pub mod vars {
 /// secrets; `ca.crt`, `tls.crt` and `tls.key` are used as paths.
 pub const SERVICE_BINDING_FILES: &[&str] = &[
     "type", "provider", "host", "port", "username", "password", "database", "uri", "sslmode",
-    "ca.crt", "tls.crt", "tls.key",
+    "ssl", "ca.crt", "tls.crt", "tls.key",
 ];
 
 /// A snapshot of environment variables, each remembering whether it came from the process or an
