@@ -211,6 +211,26 @@ impl Kind for Mysql {
         provision::provision(spec, needs, account, password)
     }
 
+    async fn warm(pool: &Pool, connections: usize) {
+        let n = connections.min(connect::POOL_MAX);
+        let opened = futures_util::future::join_all((0..n).map(|_| pool.get_conn())).await;
+        let failed = opened.iter().filter(|c| c.is_err()).count();
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "could not open every warm-up connection of a new pool"
+            );
+        }
+    }
+
+    fn close(pool: &Pool) {
+        // Replaced and drained (see attache_core::Attached): close its idle connections.
+        let inner = pool.inner.clone();
+        tokio::spawn(async move {
+            let _ = inner.disconnect().await;
+        });
+    }
+
     async fn client(ctx: Ctx<'_, Self>) -> Result<Pool, Finding> {
         let b = ctx.binding;
         attache_core::tls::install_provider();

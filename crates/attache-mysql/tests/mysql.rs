@@ -877,3 +877,53 @@ async fn a_granted_need_on_a_table_that_does_not_exist_is_said() {
     );
     assert!(f.remedy.contains("migrations"), "{}", f.remedy);
 }
+
+/// A swap to another database, through a new environment and an explicit re-attach: the app
+/// reads the new database's data; a refused binding leaves it on the old one.
+#[tokio::test]
+async fn attached_pool_swaps_databases_and_keeps_serving_through_a_refusal() {
+    use attache_core::{AttachOptions, Attached};
+    let server = MysqlServer::shared();
+    let a = server.account(MysqlAccount::LeastPrivileged);
+    let b = server.account(MysqlAccount::LeastPrivileged);
+    server.admin_sql(&format!(
+        "INSERT INTO `{}`.signups (email) VALUES ('b@example.com');",
+        b.database
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let options = AttachOptions::default().drain_grace(std::time::Duration::from_secs(2));
+    let db = Attached::<Mysql>::attach_with(
+        &manifest("deny"),
+        "db",
+        env_with_password_file(&a, dir.path()),
+        options,
+    )
+    .await
+    .unwrap();
+    let count = |pool: attache_core::Lease<Pool>| async move {
+        let mut conn = pool.get_conn().await.unwrap();
+        let n: Option<i64> = conn
+            .query_first("SELECT count(*) FROM signups")
+            .await
+            .unwrap();
+        n.unwrap()
+    };
+    assert_eq!(count(db.get()).await, 0);
+
+    db.set_environment(env_with_password_file(&b, dir.path()));
+    assert_eq!(db.reattach().await.unwrap(), 2);
+    assert_eq!(count(db.get()).await, 1, "the app reads B's data");
+
+    let admin = server.account(MysqlAccount::AllOnStar);
+    db.set_environment(env_with_password_file(&admin, dir.path()));
+    let err = db.reattach().await.expect_err("ALL ON *.* is refused");
+    assert!(
+        err.findings()
+            .iter()
+            .any(|f| f.check == CheckId::PrivSuperuser),
+        "{err}"
+    );
+    assert_eq!(db.status().generation, 2);
+    assert_eq!(count(db.get()).await, 1, "still serving B");
+    assert_no_secret(&format!("{err} {err:?}"), &admin.password);
+}

@@ -86,6 +86,14 @@ fn benches(c: &mut Criterion) {
         .block_on(attache_core::attach::<Postgres>(&manifest, "db", &env))
         .unwrap();
 
+    // Every pool in the same state: four open connections (what `Attached` warms by default),
+    // handed out first in, first out, as deadpool does.
+    rt.block_on(async {
+        let raw: Vec<_> = futures_util::future::join_all((0..4).map(|_| raw_pool.get())).await;
+        let ours: Vec<_> = futures_util::future::join_all((0..4).map(|_| plain.get())).await;
+        assert!(raw.iter().chain(ours.iter()).all(Result::is_ok));
+    });
+
     let mut per_call = c.benchmark_group("per_call");
     per_call.bench_function("raw deadpool: get + SELECT 1", |b| {
         b.to_async(&rt).iter(|| async {

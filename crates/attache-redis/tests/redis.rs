@@ -877,3 +877,52 @@ fn category_table_matches_the_server() {
         );
     }
 }
+
+/// Rotation the Redis way (an ACL user may hold two passwords while the secret rolls out):
+/// add the new password, write the secret, re-attach, drop the old password.
+#[tokio::test]
+async fn attached_client_follows_a_password_rotation() {
+    use attache_core::{AttachOptions, Attached};
+    let server = RedisServer::shared();
+    let mut account = server.account(RedisAccount::LeastPrivileged);
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with_password_file(&account, dir.path());
+    let options = AttachOptions::default().drain_grace(Duration::from_secs(2));
+    let cache = Attached::<Redis>::attach_with(&manifest("deny"), "cache", env, options)
+        .await
+        .unwrap();
+    let key = session_key("rotation");
+    let mut conn = (*cache.get()).clone();
+    let _: () = conn.set(&key, "before").await.unwrap();
+
+    let old = account.password.clone();
+    account.password = "planted-rotated-redis-password".to_owned();
+    server.admin(&[
+        "ACL",
+        "SETUSER",
+        &account.user,
+        &format!(">{}", account.password),
+    ]);
+    account.write_password_file(dir.path());
+    assert_eq!(cache.reattach().await.unwrap(), 2);
+    server.admin(&["ACL", "SETUSER", &account.user, &format!("<{old}")]);
+
+    let mut conn = (*cache.get()).clone();
+    let value: String = conn.get(&key).await.unwrap();
+    assert_eq!(value, "before");
+    assert!(cache.status().refused.is_none());
+
+    let mut stale = account.clone();
+    stale.password = old.clone();
+    let err = match attach_cache(&stale.url(), "deny").await {
+        Ok(_) => panic!("the old password still logs in"),
+        Err(e) => e,
+    };
+    assert!(
+        err.findings()
+            .iter()
+            .any(|f| f.check == CheckId::AuthFailed),
+        "{err}"
+    );
+    assert_no_secret(&format!("{err} {err:?}"), &old);
+}

@@ -43,12 +43,36 @@ pub mod postgres {
 #[cfg(feature = "mysql")]
 pub mod mysql {
     pub use attache_mysql::*;
+
+    /// Attaches MySQL/MariaDB resource `name` of `manifest`, reading bindings from the process
+    /// environment.
+    pub async fn attach(
+        manifest: &crate::Manifest,
+        name: &str,
+    ) -> Result<Pool, crate::AttachError> {
+        attache_core::attach::<Mysql>(manifest, name, &crate::Environment::from_process()).await
+    }
+
+    /// A MySQL/MariaDB resource that can be swapped and rotated while the app runs.
+    pub type AttachedPool = crate::Attached<Mysql>;
 }
 
 /// Redis: bindings, verify-full connections, ACL privileges read or probed through the account.
 #[cfg(feature = "redis")]
 pub mod redis {
     pub use attache_redis::*;
+
+    /// Attaches Redis resource `name` of `manifest`, reading bindings from the process
+    /// environment.
+    pub async fn attach(
+        manifest: &crate::Manifest,
+        name: &str,
+    ) -> Result<redis::aio::ConnectionManager, crate::AttachError> {
+        attache_core::attach::<Redis>(manifest, name, &crate::Environment::from_process()).await
+    }
+
+    /// A Redis resource that can be swapped and rotated while the app runs.
+    pub type AttachedClient = crate::Attached<Redis>;
 }
 
 /// A registry of every kind this build enabled, for tools that handle any manifest.
