@@ -3,6 +3,7 @@
 //!
 //! - `per_call`: `Attached::get()` + pool checkout + `SELECT 1`, against the same on a plain
 //!   `deadpool_postgres::Pool` (tokio-postgres-rustls, verifying the same CA);
+//! - `lease`: `Attached::get()` alone, beside cloning a pool (what sharing a pool costs anyway);
 //! - `cold_attach`: `attache::attach` (discover, verify-full connect, privilege inspection,
 //!   pool) + first `SELECT 1`, against a bare tokio-postgres verify-full connect + `SELECT 1`.
 //!
@@ -115,6 +116,16 @@ fn benches(c: &mut Criterion) {
         })
     });
     per_call.finish();
+
+    // What `Attached` adds to a call, without the round trip that hides it: the lease.
+    let mut lease = c.benchmark_group("lease");
+    lease.bench_function("Attached::get (lease taken and dropped)", |b| {
+        b.iter(|| std::hint::black_box(attached.get()))
+    });
+    lease.bench_function("Pool::clone (the cheapest way to share a pool)", |b| {
+        b.iter(|| std::hint::black_box(plain.clone()))
+    });
+    lease.finish();
 
     let manifest = Arc::new(manifest);
     let mut cold = c.benchmark_group("cold_attach");
