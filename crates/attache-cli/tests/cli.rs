@@ -3,94 +3,24 @@
 //!
 //! Library-level behaviour (what attaches and why) is tested in attache-postgres's tests.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use attache::CheckId;
 use attache_testkit::{Account, NEEDS, PgServer, StripProxy, TestAccount};
 use serde_json::Value;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use common::{Project, attache};
 
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-
-    fn checks(&self) -> Vec<String> {
-        self.json()["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["check"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-/// Runs `attache` with exactly `envs` (plus PATH), and asserts none of `secrets` is printed.
-fn attache(args: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(envs.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    let run = Run {
-        code: out.status.code().expect("exited normally, no signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    };
-    for s in secrets {
-        assert!(!s.is_empty());
-        assert!(
-            !run.stdout.contains(s) && !run.stderr.contains(s),
-            "a secret leaked:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-    }
-    run
-}
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(manifest: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("attache.toml"), manifest).unwrap();
-        Project { dir }
-    }
-
-    fn standard() -> Project {
-        let needs: Vec<String> = NEEDS.iter().map(|n| format!("{n:?}")).collect();
-        Project::new(&format!(
-            "[resources.db]\nkind = \"postgres\"\nenv = \"DATABASE_URL\"\nneeds = [{}]\n",
-            needs.join(", ")
-        ))
-    }
-
-    fn manifest(&self) -> String {
-        self.path("attache.toml").to_string_lossy().into_owned()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn audit(&self, extra: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
-        let manifest = self.manifest();
-        let mut args = vec!["audit", "--manifest", manifest.as_str()];
-        args.extend_from_slice(extra);
-        attache(&args, envs, secrets)
-    }
+/// The standard project of this binary.
+fn standard() -> Project {
+    let needs: Vec<String> = NEEDS.iter().map(|n| format!("{n:?}")).collect();
+    Project::new(&format!(
+        "[resources.db]\nkind = \"postgres\"\nenv = \"DATABASE_URL\"\nneeds = [{}]\n",
+        needs.join(", ")
+    ))
 }
 
 fn password_file_env(account: &TestAccount, dir: &Path) -> Vec<(&'static str, String)> {
@@ -104,7 +34,7 @@ fn password_file_env(account: &TestAccount, dir: &Path) -> Vec<(&'static str, St
 #[test]
 fn least_privileged_binding_audits_clean() {
     let account = PgServer::shared().account(Account::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     let envs = password_file_env(&account, project.dir.path());
     let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -131,7 +61,7 @@ fn least_privileged_binding_audits_clean() {
 #[test]
 fn dangerous_accounts_fail_with_their_check() {
     let server = PgServer::shared();
-    let project = Project::standard();
+    let project = standard();
     for (case, check) in [
         (Account::Superuser, CheckId::PrivSuperuser),
         (Account::MemberOfSuperuserRole, CheckId::PrivSuperuser),
@@ -161,7 +91,7 @@ fn dangerous_accounts_fail_with_their_check() {
 #[test]
 fn password_in_the_url_is_cred_in_env_and_never_printed() {
     let account = PgServer::shared().account(Account::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     let run = project.audit(
         &["--format", "json"],
         &[("DATABASE_URL", account.url())],
@@ -174,7 +104,7 @@ fn password_in_the_url_is_cred_in_env_and_never_printed() {
 #[test]
 fn weak_sslmodes_fail() {
     let account = PgServer::shared().account(Account::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     for (mode, check) in [
         ("prefer", "tls-downgrade-permitted"),
         ("require", "tls-unverified"),
@@ -198,7 +128,7 @@ fn weak_sslmodes_fail() {
 fn stripping_proxy_fails_and_gets_nothing() {
     let account = PgServer::shared().account(Account::LeastPrivileged);
     let proxy = StripProxy::start();
-    let project = Project::standard();
+    let project = standard();
     let url = account.url().replace(
         &format!(":{}/", account.port),
         &format!(":{}/", proxy.port()),
@@ -280,7 +210,7 @@ fn several_resources_in_one_audit_are_sorted_and_each_judged() {
 #[test]
 fn fail_on_and_env_file() {
     let account = PgServer::shared().account(Account::MissingGrant);
-    let project = Project::standard();
+    let project = standard();
     let pw = account.write_password_file(project.dir.path());
     let env_file = project.path("prod.env");
     std::fs::write(
@@ -401,7 +331,7 @@ fn version_and_usage() {
 #[test]
 fn grants_round_trip_creates_an_account_that_audits_clean() {
     let server = PgServer::shared();
-    let project = Project::standard();
+    let project = standard();
     let manifest = project.manifest();
     let user = "grants_round_trip";
     let password = "planted-grants-round-trip";
@@ -500,7 +430,7 @@ fn grants_round_trip_creates_an_account_that_audits_clean() {
 
 #[test]
 fn grants_usage_errors_exit_2() {
-    let project = Project::standard();
+    let project = standard();
     let manifest = project.manifest();
     let unknown = attache(
         &["grants", "--manifest", &manifest, "--resource", "nope"],

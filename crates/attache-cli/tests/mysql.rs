@@ -3,90 +3,24 @@
 //!
 //! Library-level behaviour (what attaches and why) is tested in attache-mysql's tests.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use attache::CheckId;
 use attache_testkit::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlTestAccount};
 use serde_json::Value;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use common::{Project, attache};
 
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-
-    fn checks(&self) -> Vec<String> {
-        self.json()["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["check"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-/// Runs `attache` with exactly `envs` (plus PATH), and asserts none of `secrets` is printed.
-fn attache(args: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(envs.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    let run = Run {
-        code: out.status.code().expect("exited normally, no signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    };
-    for s in secrets {
-        assert!(!s.is_empty());
-        assert!(
-            !run.stdout.contains(s) && !run.stderr.contains(s),
-            "a secret leaked:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-    }
-    run
-}
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn standard() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let needs: Vec<String> = MYSQL_NEEDS.iter().map(|n| format!("{n:?}")).collect();
-        std::fs::write(
-            dir.path().join("attache.toml"),
-            format!(
-                "[resources.db]\nkind = \"mysql\"\nenv = \"DATABASE_URL\"\nneeds = [{}]\n",
-                needs.join(", ")
-            ),
-        )
-        .unwrap();
-        Project { dir }
-    }
-
-    fn manifest(&self) -> PathBuf {
-        self.dir.path().join("attache.toml")
-    }
-
-    fn audit(&self, extra: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
-        let manifest = self.manifest().to_string_lossy().into_owned();
-        let mut args = vec!["audit", "--manifest", manifest.as_str()];
-        args.extend_from_slice(extra);
-        attache(&args, envs, secrets)
-    }
+/// The standard project of this binary.
+fn standard() -> Project {
+    let needs: Vec<String> = MYSQL_NEEDS.iter().map(|n| format!("{n:?}")).collect();
+    Project::new(&format!(
+        "[resources.db]\nkind = \"mysql\"\nenv = \"DATABASE_URL\"\nneeds = [{}]\n",
+        needs.join(", ")
+    ))
 }
 
 fn password_file_env(account: &MysqlTestAccount, dir: &Path) -> Vec<(&'static str, String)> {
@@ -100,7 +34,7 @@ fn password_file_env(account: &MysqlTestAccount, dir: &Path) -> Vec<(&'static st
 #[test]
 fn least_privileged_mysql_binding_audits_clean() {
     let account = MysqlServer::shared().account(MysqlAccount::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     let envs = password_file_env(&account, project.dir.path());
     let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -129,7 +63,7 @@ fn least_privileged_mysql_binding_audits_clean() {
 #[test]
 fn dangerous_mysql_accounts_fail_with_their_check() {
     let server = MysqlServer::shared();
-    let project = Project::standard();
+    let project = standard();
     for (case, check) in [
         (MysqlAccount::AllOnStar, CheckId::PrivSuperuser),
         (MysqlAccount::ServerAdmin, CheckId::PrivSuperuser),
@@ -174,7 +108,7 @@ fn dangerous_mysql_accounts_fail_with_their_check() {
 #[test]
 fn password_in_the_url_is_cred_in_env_and_never_printed() {
     let account = MysqlServer::shared().account(MysqlAccount::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     let run = project.audit(
         &["--format", "json"],
         &[("DATABASE_URL", account.url())],
@@ -187,7 +121,7 @@ fn password_in_the_url_is_cred_in_env_and_never_printed() {
 #[test]
 fn weak_ssl_modes_fail() {
     let account = MysqlServer::shared().account(MysqlAccount::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     for (mode, check) in [
         ("PREFERRED", "tls-downgrade-permitted"),
         ("REQUIRED", "tls-unverified"),
@@ -211,7 +145,7 @@ fn weak_ssl_modes_fail() {
 fn server_without_tls_fails_and_gets_nothing() {
     let account = MysqlServer::shared().account(MysqlAccount::LeastPrivileged);
     let strip = MysqlStripServer::start();
-    let project = Project::standard();
+    let project = standard();
     let url = account.url().replace(
         &format!(":{}/", account.port),
         &format!(":{}/", strip.port()),
@@ -259,8 +193,8 @@ fn bad_mysql_needs_exit_2_naming_the_field() {
 #[test]
 fn grants_round_trip_on_mariadb() {
     let server = MysqlServer::shared();
-    let project = Project::standard();
-    let manifest = project.manifest().to_string_lossy().into_owned();
+    let project = standard();
+    let manifest = project.manifest();
     let user = format!("grants_rt_{}", std::process::id());
     let password = "planted-grants-it's-\\quoted";
     let pw_file = project.dir.path().join("admin.password");

@@ -4,7 +4,9 @@
 //!
 //! Library-level behaviour (what attaches and why) is tested in attache-redis's tests.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -14,87 +16,15 @@ use attache_testkit::{
 };
 use serde_json::Value;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use common::{Project, Run, attache};
 
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-
-    fn checks(&self) -> Vec<String> {
-        self.json()["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["check"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-/// Runs `attache` with exactly `envs` (plus PATH), and asserts none of `secrets` is printed.
-fn attache(args: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(envs.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    let run = Run {
-        code: out.status.code().expect("exited normally, no signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    };
-    for s in secrets {
-        assert!(!s.is_empty());
-        assert!(
-            !run.stdout.contains(s) && !run.stderr.contains(s),
-            "a secret leaked:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-    }
-    run
-}
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(manifest: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("attache.toml"), manifest).unwrap();
-        Project { dir }
-    }
-
-    fn standard() -> Project {
-        let needs: Vec<String> = REDIS_NEEDS.iter().map(|n| format!("{n:?}")).collect();
-        Project::new(&format!(
-            "[resources.cache]\nkind = \"redis\"\nenv = \"CACHE_URL\"\nneeds = [{}]\n",
-            needs.join(", ")
-        ))
-    }
-
-    fn manifest(&self) -> String {
-        self.path("attache.toml").to_string_lossy().into_owned()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn audit(&self, extra: &[&str], envs: &[(&str, String)], secrets: &[&str]) -> Run {
-        let manifest = self.manifest();
-        let mut args = vec!["audit", "--manifest", manifest.as_str()];
-        args.extend_from_slice(extra);
-        attache(&args, envs, secrets)
-    }
+/// The standard project of this binary.
+fn standard() -> Project {
+    let needs: Vec<String> = REDIS_NEEDS.iter().map(|n| format!("{n:?}")).collect();
+    Project::new(&format!(
+        "[resources.cache]\nkind = \"redis\"\nenv = \"CACHE_URL\"\nneeds = [{}]\n",
+        needs.join(", ")
+    ))
 }
 
 fn password_file_env(account: &RedisTestAccount, dir: &Path) -> Vec<(&'static str, String)> {
@@ -108,7 +38,7 @@ fn password_file_env(account: &RedisTestAccount, dir: &Path) -> Vec<(&'static st
 #[test]
 fn least_privileged_redis_binding_audits_clean() {
     let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     let envs = password_file_env(&account, project.dir.path());
     let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -138,7 +68,7 @@ fn least_privileged_redis_binding_audits_clean() {
 #[test]
 fn dangerous_redis_accounts_fail_with_their_check() {
     let server = RedisServer::shared();
-    let project = Project::standard();
+    let project = standard();
     for (case, check) in [
         (RedisAccount::AllPowerful, CheckId::PrivSuperuser),
         (RedisAccount::Dangerous, CheckId::PrivExcess),
@@ -167,7 +97,7 @@ fn dangerous_redis_accounts_fail_with_their_check() {
 #[test]
 fn wide_keys_are_medium_excess_and_fail_only_from_medium() {
     let account = RedisServer::shared().account(RedisAccount::WideKeys);
-    let project = Project::standard();
+    let project = standard();
     let envs = password_file_env(&account, project.dir.path());
     let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
     assert_eq!(run.code, 0, "medium only: {}", run.stdout);
@@ -200,7 +130,7 @@ fn a_server_that_lets_anyone_in_fails_with_cred_empty() {
         },
     );
     let account = server.account(RedisAccount::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     let envs = password_file_env(&account, project.dir.path());
     let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
     assert_eq!(run.code, 1, "{}", run.stdout);
@@ -215,7 +145,7 @@ fn a_server_that_lets_anyone_in_fails_with_cred_empty() {
 #[test]
 fn redis_failures_never_print_the_password() {
     let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
-    let project = Project::standard();
+    let project = standard();
     let wrong = format!("{}-wrong", account.password);
     for (url, check) in [
         (
@@ -267,7 +197,7 @@ fn redis_failures_never_print_the_password() {
 #[test]
 fn grants_round_trip_on_redis() {
     let server = RedisServer::shared();
-    let project = Project::standard();
+    let project = standard();
     let manifest = project.manifest();
     let user = format!("grants_rt_{}", std::process::id());
     let password = "planted grants \"round\" trip";

@@ -355,40 +355,19 @@ async fn plaintext_to_loopback_is_tried_and_the_tls_only_server_rejects_it() {
     assert_no_secret(&format!("{:?}", checked.report.findings), &account.password);
 }
 
-/// A Kubernetes-style service binding: files are symlinks into `..data`, which is itself a
-/// symlink to a timestamped directory (how the kubelet swaps them atomically).
-fn service_binding(root: &Path, account: &TestAccount) {
-    let dir = root.join("db");
-    let data = root.join("db-2026_11_23");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::create_dir_all(&data).unwrap();
-    let files = [
-        ("type", "postgresql".to_owned()),
-        ("host", account.host.clone()),
-        ("port", account.port.to_string()),
-        ("username", account.user.clone()),
-        ("password", format!("{}\n", account.password)),
-        ("database", account.database.clone()),
-        ("ca.crt", std::fs::read_to_string(&account.ca_path).unwrap()),
-    ];
-    for (name, content) in files {
-        std::fs::write(data.join(name), content).unwrap();
-        std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        data.join("password"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(&data, dir.join("..data")).unwrap();
+/// A Kubernetes-style service binding (the test kit's `BindingDir`: files are symlinks into
+/// `..data`, itself a symlink swapped atomically, as the kubelet does).
+fn service_binding(root: &Path, account: &TestAccount) -> attache_testkit::BindingDir {
+    let mut dir = attache_testkit::BindingDir::new(root, "db");
+    dir.publish_pg(account);
+    dir
 }
 
 #[tokio::test]
 async fn service_binding_directory_attaches_with_sources() {
     let account = PgServer::shared().account(Account::LeastPrivileged);
     let root = tempfile::tempdir().unwrap();
-    service_binding(root.path(), &account);
+    let _binding = service_binding(root.path(), &account);
     let env = Environment::from_pairs([
         (
             "SERVICE_BINDING_ROOT",
