@@ -184,6 +184,51 @@ pub struct BindingInput {
 }
 
 impl BindingInput {
+    /// Refuses a service binding whose `type` is none of `accepted` (compared without case).
+    pub fn expect_type(&self, accepted: &[&str]) -> Result<(), Finding> {
+        match self.fields.get("type") {
+            Some(t) if !accepted.iter().any(|a| t.value.eq_ignore_ascii_case(a)) => Err(self
+                .invalid(
+                    "type",
+                    &t.source,
+                    format!(
+                        "the service binding is not of type {}",
+                        accepted
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The password to use, given the one the URL carries: a password file or a service
+    /// binding's `password` wins, but a URL with another password and nothing else beside it
+    /// is two passwords with no way to tell which is meant, and refused.
+    pub fn password_over(
+        &self,
+        from_url: Option<&Sourced<Secret>>,
+    ) -> Result<Option<Sourced<Secret>>, Finding> {
+        match (&self.password, from_url) {
+            (Some(pw), Some(url))
+                if url.value != pw.value && self.fields.is_empty() && self.files.is_empty() =>
+            {
+                Err(self.invalid(
+                    "password",
+                    &pw.source,
+                    format!(
+                        "a different password is also given in {}; keep one",
+                        url.source
+                    ),
+                ))
+            }
+            (Some(pw), _) => Ok(Some(pw.clone())),
+            (None, url) => Ok(url.cloned()),
+        }
+    }
+
     /// A digest of everything the binding says, including the contents of the files it names
     /// (certificates, keys), to tell whether it changed. Never printed; not reversible.
     pub fn fingerprint(&self) -> [u8; 32] {
@@ -426,6 +471,46 @@ mod tests {
         std::fs::write(dir.join("password"), "pw-1").unwrap();
         std::fs::write(dir.join("ca.crt"), "ca-1").unwrap();
         assert_eq!(first, fp(), "the same contents again are the same binding");
+    }
+
+    #[test]
+    fn type_and_password_rules_every_kind_shares() {
+        let file = |p: &str| Source::File(PathBuf::from(p));
+        let mut input = BindingInput {
+            resource: "db".into(),
+            ..Default::default()
+        };
+        input.fields.insert(
+            "type".into(),
+            Sourced::new("MySQL".to_owned(), file("/b/db/type")),
+        );
+        assert!(input.expect_type(&["mysql", "mariadb"]).is_ok());
+        let f = input.expect_type(&["redis"]).unwrap_err();
+        assert!(
+            f.message.contains("/b/db/type") && f.message.contains("`redis`"),
+            "{}",
+            f.message
+        );
+
+        let url_pw = Sourced::new(Secret::new("from-url".into()), Source::Env("DB_URL".into()));
+        input.fields.clear();
+        assert!(
+            input.password_over(Some(&url_pw)).unwrap().is_some(),
+            "the URL's alone"
+        );
+        input.password = Some(Sourced::new(Secret::new("from-file".into()), file("/s/pw")));
+        let f = input.password_over(Some(&url_pw)).unwrap_err();
+        assert!(
+            f.message.contains("keep one") && !f.message.contains("from-"),
+            "{}",
+            f.message
+        );
+        let same = Sourced::new(
+            Secret::new("from-file".into()),
+            Source::Env("DB_URL".into()),
+        );
+        let chosen = input.password_over(Some(&same)).unwrap().unwrap();
+        assert_eq!(chosen.source, file("/s/pw"));
     }
 
     #[test]

@@ -211,36 +211,8 @@ pub fn parse(
             params.plain.insert(key.to_owned(), v.clone());
         }
     }
-    if let Some(v) = input
-        .fields
-        .get("type")
-        .filter(|t| !matches!(t.value.as_str(), "mysql" | "mariadb"))
-    {
-        return Err(input.invalid(
-            "type",
-            &v.source,
-            "the service binding is not of type `mysql` (or `mariadb`)",
-        ));
-    }
-    if let Some(pw) = &input.password {
-        match &params.password {
-            Some(from_url)
-                if from_url.value != pw.value
-                    && input.fields.is_empty()
-                    && input.files.is_empty() =>
-            {
-                return Err(input.invalid(
-                    "password",
-                    &pw.source,
-                    format!(
-                        "a different password is also given in {}; keep one",
-                        from_url.source
-                    ),
-                ));
-            }
-            _ => params.password = Some(pw.clone()),
-        }
-    }
+    input.expect_type(&["mysql", "mariadb"])?;
+    params.password = input.password_over(params.password.as_ref())?;
 
     let get = |k: &str| params.plain.get(k);
     let host = match (get("socket"), get("host")) {

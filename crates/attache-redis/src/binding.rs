@@ -129,15 +129,7 @@ pub fn parse(
     if let Some(url) = &input.url {
         parse_url(&input, url, &mut parts)?;
     }
-    if let Some(t) = input.fields.get("type")
-        && !t.value.eq_ignore_ascii_case("redis")
-    {
-        return Err(input.invalid(
-            "type",
-            &t.source,
-            "the service binding is not of type `redis`",
-        ));
-    }
+    input.expect_type(&["redis"])?;
     if let Some(m) = input.fields.get("sslmode") {
         return Err(input.invalid(
             "sslmode",
@@ -164,25 +156,7 @@ pub fn parse(
         };
         parts.tls = Some(Sourced::new(on, ssl.source.clone()));
     }
-    if let Some(pw) = &input.password {
-        match &parts.password {
-            Some(from_url)
-                if from_url.value != pw.value
-                    && input.fields.is_empty()
-                    && input.files.is_empty() =>
-            {
-                return Err(input.invalid(
-                    "password",
-                    &pw.source,
-                    format!(
-                        "a different password is also given in {}; keep one",
-                        from_url.source
-                    ),
-                ));
-            }
-            _ => parts.password = Some(pw.clone()),
-        }
-    }
+    parts.password = input.password_over(parts.password.as_ref())?;
 
     let at = input.origin.clone().unwrap_or(Source::Default);
     let host = match parts.host.take() {
