@@ -18,6 +18,7 @@ use crate::finding::{CheckId, Finding, Severity};
 use crate::manifest::ResourceSpec;
 use crate::secret::Secret;
 use crate::source::{Source, Sourced};
+use crate::tls::{ClientIdentity, Roots, TlsSettings};
 
 /// The environment variables attache reads, documented in one place.
 pub mod vars {
@@ -227,6 +228,58 @@ impl BindingInput {
             (Some(pw), _) => Ok(Some(pw.clone())),
             (None, url) => Ok(url.cloned()),
         }
+    }
+
+    /// The binding's TLS material. A service binding's `ca.crt`, `tls.crt` and `tls.key` win
+    /// over the URL's parameters, as every service-binding field does; without a CA the system
+    /// roots are used (also for a CA parameter of `system`, libpq's word). A certificate without
+    /// its key, or a key without its certificate, is `binding-invalid` naming the missing
+    /// parameter. The key file joins `secret_files`, for the permission check.
+    ///
+    /// Each URL parameter comes as (its name in the kind's URL, its value).
+    pub fn tls_settings(
+        &self,
+        ca: Option<Sourced<PathBuf>>,
+        cert: (&str, Option<Sourced<PathBuf>>),
+        key: (&str, Option<Sourced<PathBuf>>),
+        secret_files: &mut Vec<PathBuf>,
+    ) -> Result<TlsSettings, Finding> {
+        let file = |name: &str| self.files.get(name).cloned();
+        let roots = match file("ca.crt").or(ca) {
+            Some(p) if p.value.as_os_str() == "system" => Roots::System,
+            Some(p) => Roots::PemFile(p),
+            None => Roots::System,
+        };
+        let identity = match (file("tls.crt").or(cert.1), file("tls.key").or(key.1)) {
+            (Some(cert), Some(key)) => {
+                if !secret_files.contains(&key.value) {
+                    secret_files.push(key.value.clone());
+                }
+                Some(ClientIdentity { cert, key })
+            }
+            (None, None) => None,
+            (Some(c), None) => {
+                return Err(self.invalid(
+                    key.0,
+                    &c.source,
+                    format!(
+                        "a client certificate is given without its key ({} or tls.key)",
+                        key.0
+                    ),
+                ));
+            }
+            (None, Some(k)) => {
+                return Err(self.invalid(
+                    cert.0,
+                    &k.source,
+                    format!(
+                        "a client key is given without its certificate ({} or tls.crt)",
+                        cert.0
+                    ),
+                ));
+            }
+        };
+        Ok(TlsSettings { roots, identity })
     }
 
     /// A digest of everything the binding says, including the contents of the files it names
@@ -511,6 +564,61 @@ mod tests {
         );
         let chosen = input.password_over(Some(&same)).unwrap().unwrap();
         assert_eq!(chosen.source, file("/s/pw"));
+    }
+
+    #[test]
+    fn tls_material_from_the_service_binding_wins_over_the_url() {
+        let at = |p: &str, src: Source| Some(Sourced::new(PathBuf::from(p), src));
+        let url = || Source::Param {
+            name: "sslrootcert".into(),
+            within: Box::new(Source::Env("DB_URL".into())),
+        };
+        let mut input = BindingInput {
+            resource: "db".into(),
+            ..Default::default()
+        };
+        let mut secret = Vec::new();
+        let none = || ("sslcert", None);
+        let tls = input
+            .tls_settings(at("system", url()), none(), ("sslkey", None), &mut secret)
+            .unwrap();
+        assert_eq!(tls.roots, Roots::System, "libpq's `system`");
+        input.files.insert(
+            "ca.crt".into(),
+            Sourced::new(
+                PathBuf::from("/b/db/ca.crt"),
+                Source::File("/b/db/ca.crt".into()),
+            ),
+        );
+        let tls = input
+            .tls_settings(
+                at("/url/ca.pem", url()),
+                none(),
+                ("sslkey", None),
+                &mut secret,
+            )
+            .unwrap();
+        assert!(matches!(tls.roots, Roots::PemFile(p) if p.value == Path::new("/b/db/ca.crt")));
+
+        let key = ("sslkey", at("/k.pem", url()));
+        let tls = input
+            .tls_settings(None, ("sslcert", at("/c.pem", url())), key, &mut secret)
+            .unwrap();
+        assert!(tls.identity.is_some());
+        assert_eq!(
+            secret,
+            [PathBuf::from("/k.pem")],
+            "the key is a secret file"
+        );
+        let f = input
+            .tls_settings(
+                None,
+                ("sslcert", at("/c.pem", url())),
+                ("sslkey", None),
+                &mut secret,
+            )
+            .unwrap_err();
+        assert!(f.message.starts_with("sslkey"), "{}", f.message);
     }
 
     #[test]

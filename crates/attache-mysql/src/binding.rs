@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use attache_core::discover::BindingInput;
-use attache_core::tls::{ClientIdentity, Roots, TlsSettings};
+use attache_core::tls::TlsSettings;
 use attache_core::{
     CheckId, Finding, ResourceSpec, Secret, Severity, Source, Sourced, TlsRequirement,
 };
@@ -272,38 +272,13 @@ pub fn parse(
             .filter(|v| !v.value.is_empty())
             .map(|v| v.clone().map(PathBuf::from))
     };
-    let roots = match (path("ssl-ca"), input.files.get("ca.crt")) {
-        (Some(p), _) => Roots::PemFile(p),
-        (None, Some(ca)) => Roots::PemFile(ca.clone()),
-        (None, None) => Roots::System,
-    };
     let mut secret_files = input.secret_files.clone();
-    let identity = match (
-        path("ssl-cert").or_else(|| input.files.get("tls.crt").cloned()),
-        path("ssl-key").or_else(|| input.files.get("tls.key").cloned()),
-    ) {
-        (Some(cert), Some(key)) => {
-            if !secret_files.contains(&key.value) {
-                secret_files.push(key.value.clone());
-            }
-            Some(ClientIdentity { cert, key })
-        }
-        (None, None) => None,
-        (Some(c), None) => {
-            return Err(input.invalid(
-                "ssl-key",
-                &c.source,
-                "a client certificate is given without its key",
-            ));
-        }
-        (None, Some(k)) => {
-            return Err(input.invalid(
-                "ssl-cert",
-                &k.source,
-                "a client key is given without its certificate",
-            ));
-        }
-    };
+    let tls = input.tls_settings(
+        path("ssl-ca"),
+        ("ssl-cert", path("ssl-cert")),
+        ("ssl-key", path("ssl-key")),
+        &mut secret_files,
+    )?;
 
     let mut findings = Vec::new();
     let mut plaintext = false;
@@ -380,7 +355,7 @@ pub fn parse(
         database,
         password: params.password,
         ssl_mode,
-        tls: TlsSettings { roots, identity },
+        tls,
         plaintext,
         origin: input.origin.clone(),
         secret_files,
@@ -516,6 +491,7 @@ fn parse_uri(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attache_core::tls::Roots;
 
     fn input(url: &str) -> BindingInput {
         BindingInput {

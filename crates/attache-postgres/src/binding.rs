@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use attache_core::discover::BindingInput;
-use attache_core::tls::{ClientIdentity, Roots, TlsSettings};
+use attache_core::tls::TlsSettings;
 use attache_core::{
     CheckId, Finding, ResourceSpec, Secret, Severity, Source, Sourced, TlsRequirement,
 };
@@ -239,39 +239,13 @@ pub fn parse(
     };
 
     let path = |k: &str| get(k).map(|v| v.clone().map(PathBuf::from));
-    let roots = match (path("sslrootcert"), input.files.get("ca.crt")) {
-        (Some(p), _) if p.value.as_os_str() == "system" => Roots::System,
-        (Some(p), _) => Roots::PemFile(p),
-        (None, Some(ca)) => Roots::PemFile(ca.clone()),
-        (None, None) => Roots::System,
-    };
     let mut secret_files = input.secret_files.clone();
-    let identity = match (
-        path("sslcert").or_else(|| input.files.get("tls.crt").cloned()),
-        path("sslkey").or_else(|| input.files.get("tls.key").cloned()),
-    ) {
-        (Some(cert), Some(key)) => {
-            if !secret_files.contains(&key.value) {
-                secret_files.push(key.value.clone());
-            }
-            Some(ClientIdentity { cert, key })
-        }
-        (None, None) => None,
-        (Some(c), None) => {
-            return Err(input.invalid(
-                "sslkey",
-                &c.source,
-                "a client certificate is given without its key",
-            ));
-        }
-        (None, Some(k)) => {
-            return Err(input.invalid(
-                "sslcert",
-                &k.source,
-                "a client key is given without its certificate",
-            ));
-        }
-    };
+    let tls = input.tls_settings(
+        path("sslrootcert"),
+        ("sslcert", path("sslcert")),
+        ("sslkey", path("sslkey")),
+        &mut secret_files,
+    )?;
 
     let mut findings = Vec::new();
     let mut plaintext = false;
@@ -348,7 +322,7 @@ pub fn parse(
         dbname,
         password: params.password,
         sslmode,
-        tls: TlsSettings { roots, identity },
+        tls,
         options: get("options").cloned(),
         application_name: get("application_name").map(|a| a.value.clone()),
         plaintext,
@@ -541,6 +515,7 @@ fn parse_keywords(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attache_core::tls::Roots;
 
     fn input(url: &str) -> BindingInput {
         BindingInput {

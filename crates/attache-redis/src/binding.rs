@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use attache_core::discover::BindingInput;
-use attache_core::tls::{ClientIdentity, Roots, TlsSettings};
+use attache_core::tls::TlsSettings;
 use attache_core::{
     CheckId, Finding, ResourceSpec, Secret, Severity, Source, Sourced, TlsRequirement,
 };
@@ -191,45 +191,19 @@ pub fn parse(
         .unwrap_or_else(|| Sourced::new(true, Source::Default));
 
     let param = |name: &str| parts.params.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let url_path = |name: &str| {
+        param(name)
+            .filter(|v| !v.value.is_empty())
+            .cloned()
+            .map(|v| v.map(PathBuf::from))
+    };
     let mut secret_files = input.secret_files.clone();
-    let roots = match (input.files.get("ca.crt"), param("ssl_ca_certs")) {
-        (Some(ca), _) => Roots::PemFile(ca.clone()),
-        (None, Some(ca)) if !ca.value.is_empty() => Roots::PemFile(ca.clone().map(PathBuf::from)),
-        _ => Roots::System,
-    };
-    let cert = input
-        .files
-        .get("tls.crt")
-        .cloned()
-        .or_else(|| param("ssl_certfile").cloned().map(|c| c.map(PathBuf::from)));
-    let key = input
-        .files
-        .get("tls.key")
-        .cloned()
-        .or_else(|| param("ssl_keyfile").cloned().map(|k| k.map(PathBuf::from)));
-    let identity = match (cert, key) {
-        (Some(cert), Some(key)) => {
-            if !secret_files.contains(&key.value) {
-                secret_files.push(key.value.clone());
-            }
-            Some(ClientIdentity { cert, key })
-        }
-        (None, None) => None,
-        (Some(c), None) => {
-            return Err(input.invalid(
-                "client key",
-                &c.source,
-                "a client certificate without its key (ssl_keyfile / tls.key)",
-            ));
-        }
-        (None, Some(k)) => {
-            return Err(input.invalid(
-                "client certificate",
-                &k.source,
-                "a client key without its certificate (ssl_certfile / tls.crt)",
-            ));
-        }
-    };
+    let tls = input.tls_settings(
+        url_path("ssl_ca_certs"),
+        ("ssl_certfile", url_path("ssl_certfile")),
+        ("ssl_keyfile", url_path("ssl_keyfile")),
+        &mut secret_files,
+    )?;
 
     let mut findings = Vec::new();
     let unverified = |what: String, source: &Source| {
@@ -336,7 +310,7 @@ pub fn parse(
         user,
         password: parts.password,
         db,
-        tls: TlsSettings { roots, identity },
+        tls,
         plaintext,
         origin: input.origin.clone(),
         secret_files,
@@ -484,6 +458,7 @@ fn parse_url(
 mod tests {
     use super::*;
     use attache_core::Binding as _;
+    use attache_core::tls::Roots;
 
     fn input(url: &str) -> BindingInput {
         BindingInput {
@@ -682,7 +657,7 @@ mod tests {
             ),
             (
                 "rediss://app:planted-1@cache?ssl_certfile=/c.pem",
-                "client key",
+                "ssl_keyfile",
             ),
             ("rediss://app:%FFplanted-1@cache", "password"),
         ] {
