@@ -132,6 +132,40 @@ impl Drop for Instance {
     }
 }
 
+/// Gives `path` to `owner` (the OS user a server runs as), when there is one.
+pub(crate) fn chown_to(path: &Path, owner: Option<(u32, u32)>) {
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    }
+}
+
+/// Copies the server certificate and key for `profile`, and the CA, into `<dir>/tls/` as
+/// `server.crt`, `server.key` (0600) and `ca.crt`, owned by `owner`, who must be able to read
+/// them (PostgreSQL insists the key be its own). Returns the directory.
+pub(crate) fn server_tls_dir(
+    dir: &Path,
+    pki: &crate::pki::Pki,
+    profile: crate::pki::CertProfile,
+    owner: Option<(u32, u32)>,
+) -> PathBuf {
+    let (cert_path, key_path) = pki.server_cert_for(profile);
+    let tls_dir = dir.join("tls");
+    make_dir(&tls_dir, 0o700);
+    chown_to(&tls_dir, owner);
+    for (from, name, mode) in [
+        (cert_path, "server.crt", 0o644),
+        (key_path, "server.key", 0o600),
+        (pki.ca_path(), "ca.crt", 0o644),
+    ] {
+        let to = tls_dir.join(name);
+        let contents = fs::read(&from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+        write_file(&to, &contents, mode);
+        chown_to(&to, owner);
+    }
+    tls_dir
+}
+
 /// Creates a directory with `mode`.
 pub(crate) fn make_dir(path: &Path, mode: u32) {
     fs::create_dir(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));

@@ -3,10 +3,8 @@
 //! that offers no TLS, to catch a client that downgrades.
 
 use std::fmt;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::instance::{Instance, make_dir, next_id};
+use crate::instance::{Instance, chown_to, make_dir, next_id, server_tls_dir};
 use crate::pki::{CertProfile, Pki, write_file};
 use crate::sys;
 
@@ -373,52 +371,24 @@ impl MysqlServer {
             Some(_) => "root".to_owned(),
             None => std::env::var("USER").unwrap_or_else(|_| "root".to_owned()),
         };
-        let chown_mysql = |path: &Path| {
-            if let Some((uid, gid)) = run_as {
-                chown(path, Some(uid), Some(gid))
-                    .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
-            }
-        };
-
         // From here on, `instance` removes the directory if anything below panics.
         let mut instance = Instance::create("MariaDB");
         let dir = instance.dir.clone();
 
         let pki = pki.unwrap_or_else(|| Arc::new(Pki::new(&dir.join("pki"))));
-        let (cert_path, key_path) = match profile {
-            CertProfile::Valid => (pki.server_cert_path(), pki.server_key_path()),
-            other => {
-                pki.issue_server_cert(&format!("server-{}-{}", other.slug(), next_id()), other)
-            }
-        };
-
-        // Copies of the TLS files that mariadbd (as `mysql`) can read.
-        let tls_dir = dir.join("tls");
-        make_dir(&tls_dir, 0o700);
-        chown_mysql(&tls_dir);
-        for (from, name, mode) in [
-            (cert_path, "server.crt", 0o644),
-            (key_path, "server.key", 0o600),
-            (pki.ca_path(), "ca.crt", 0o644),
-        ] {
-            let to = tls_dir.join(name);
-            let contents =
-                fs::read(&from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
-            write_file(&to, &contents, mode);
-            chown_mysql(&to);
-        }
+        let tls_dir = server_tls_dir(&dir, &pki, profile, run_as);
         // Socket, pid file and error log: only root and the server may reach the socket.
         let run_dir = dir.join("run");
         make_dir(&run_dir, 0o700);
-        chown_mysql(&run_dir);
+        chown_to(&run_dir, run_as);
         let data_dir = dir.join("data");
         make_dir(&data_dir, 0o700);
-        chown_mysql(&data_dir);
+        chown_to(&data_dir, run_as);
         // A private tmpdir: servers bootstrapping side by side in /tmp were seen to trip over
         // each other's temporary tables ("Error on delete of '/tmp/#sql-temptable-…'").
         let tmp_dir = dir.join("tmp");
         make_dir(&tmp_dir, 0o700);
-        chown_mysql(&tmp_dir);
+        chown_to(&tmp_dir, run_as);
 
         let mut install = Command::new(&install_bin);
         install

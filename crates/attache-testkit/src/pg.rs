@@ -3,7 +3,6 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::chown;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::instance::{Instance, make_dir, next_id};
+use crate::instance::{Instance, chown_to, make_dir, next_id, server_tls_dir};
 use crate::pki::{CertProfile, Pki, write_file};
 use crate::sys;
 
@@ -385,54 +384,26 @@ impl PgServer {
             Some(0) => Some(sys::lookup_user("postgres").unwrap_or_else(|e| panic!("{e}"))),
             _ => None,
         };
-        let chown_pg = |path: &Path| {
-            if let Some((uid, gid)) = run_as {
-                chown(path, Some(uid), Some(gid))
-                    .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
-            }
-        };
-
         // From here on, `instance` removes the directory if anything below panics.
         let mut instance = Instance::create("PostgreSQL");
         let dir = instance.dir.clone();
 
         let pki = pki.unwrap_or_else(|| Arc::new(Pki::new(&dir.join("pki"))));
-        let (cert_path, key_path) = match profile {
-            CertProfile::Valid => (pki.server_cert_path(), pki.server_key_path()),
-            other => {
-                pki.issue_server_cert(&format!("server-{}-{}", other.slug(), next_id()), other)
-            }
-        };
-
-        // Copies of the TLS files that postgres can read; the key must be owned by it, mode 0600.
-        let tls_dir = dir.join("tls");
-        make_dir(&tls_dir, 0o700);
-        chown_pg(&tls_dir);
-        for (from, name, mode) in [
-            (cert_path, "server.crt", 0o644),
-            (key_path, "server.key", 0o600),
-            (pki.ca_path(), "ca.crt", 0o644),
-        ] {
-            let to = tls_dir.join(name);
-            let contents =
-                fs::read(&from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
-            write_file(&to, &contents, mode);
-            chown_pg(&to);
-        }
+        let tls_dir = server_tls_dir(&dir, &pki, profile, run_as);
 
         // The unix socket directory: only postgres (and root) may connect through it, because
         // pg_hba trusts every local connection.
         let socket_dir = dir.join("sock");
         make_dir(&socket_dir, 0o700);
-        chown_pg(&socket_dir);
+        chown_to(&socket_dir, run_as);
         // initdb cannot create the data dir itself in our root-owned directory.
         let data_dir = dir.join("data");
         make_dir(&data_dir, 0o700);
-        chown_pg(&data_dir);
+        chown_to(&data_dir, run_as);
 
         let pwfile = dir.join("admin.pw");
         write_file(&pwfile, sys::random_alphanumeric(32).as_bytes(), 0o600);
-        chown_pg(&pwfile);
+        chown_to(&pwfile, run_as);
         let mut initdb = Command::new(bin_dir.join("initdb"));
         initdb
             .arg("-D")
@@ -461,7 +432,7 @@ impl PgServer {
         }
         let hba = data_dir.join("pg_hba.conf");
         write_file(&hba, PG_HBA.as_bytes(), 0o600);
-        chown_pg(&hba);
+        chown_to(&hba, run_as);
 
         let log_path = dir.join("server.log");
         let port = start_postmaster(

@@ -114,6 +114,18 @@ impl Pki {
         self.dir.join("client.key")
     }
 
+    /// The server certificate and key for `profile`: the PKI's own for
+    /// [`CertProfile::Valid`], else a new one issued as the profile says.
+    pub(crate) fn server_cert_for(&self, profile: CertProfile) -> (PathBuf, PathBuf) {
+        match profile {
+            CertProfile::Valid => (self.server_cert_path(), self.server_key_path()),
+            other => self.issue_server_cert(
+                &format!("server-{}-{}", other.slug(), crate::instance::next_id()),
+                other,
+            ),
+        }
+    }
+
     /// Issues a further server certificate signed by this CA, shaped by `profile`, and writes it
     /// as `<name>.crt` / `<name>.key` (0600) into [`Pki::dir`]. Returns (certificate path, key path).
     pub fn issue_server_cert(&self, name: &str, profile: CertProfile) -> (PathBuf, PathBuf) {

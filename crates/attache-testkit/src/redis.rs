@@ -361,12 +361,7 @@ impl RedisServer {
         let mut instance = Instance::create("Redis");
         let dir = instance.dir.clone();
         let pki = pki.unwrap_or_else(|| Arc::new(Pki::new(&dir.join("pki"))));
-        let (cert_path, key_path) = match profile {
-            CertProfile::Valid => (pki.server_cert_path(), pki.server_key_path()),
-            other => {
-                pki.issue_server_cert(&format!("server-{}-{}", other.slug(), next_id()), other)
-            }
-        };
+        let (cert_path, key_path) = pki.server_cert_for(profile);
         let admin_password = sys::random_alphanumeric(32);
         let default_user = if options.default_user_nopass {
             "user default on nopass ~* &* +@all"
