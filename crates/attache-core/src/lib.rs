@@ -22,6 +22,7 @@ pub mod report;
 pub mod secret;
 pub mod source;
 pub mod tls;
+pub mod url;
 
 pub use attached::{AttachOptions, AttachStatus, Attached, Lease, Refusal, Watch};
 pub use discover::{BindingInput, Environment};

@@ -390,50 +390,24 @@ fn parse_uri(
     params: &mut Params,
 ) -> Result<(), Finding> {
     let rest = text.split_once("://").map(|(_, r)| r).unwrap_or_default();
-    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (authority, path) = main.split_once('/').unwrap_or((main, ""));
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    if let Some(userinfo) = userinfo {
-        let (user, password) = match userinfo.split_once(':') {
-            Some((u, p)) => (u, Some(p)),
-            None => (userinfo, None),
-        };
-        if !user.is_empty() {
-            let user = decode(input, source, "user", user)?;
-            set(input, params, source, "user", user)?;
-        }
-        if let Some(p) = password {
-            let p = decode(input, source, "password", p)?;
-            set(input, params, source, "password", p)?;
-        }
+    let url = attache_core::url::split(rest)
+        .map_err(|m| input.invalid("host", &source.param("host"), m))?;
+    if let Some(user) = url.user.filter(|u| !u.is_empty()) {
+        let user = decode(input, source, "user", user)?;
+        set(input, params, source, "user", user)?;
     }
-    if !hostport.is_empty() {
-        let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-            let Some((h, after)) = rest.split_once(']') else {
-                return Err(input.invalid(
-                    "host",
-                    &source.param("host"),
-                    "unclosed `[` in an IPv6 host",
-                ));
-            };
-            (h.to_owned(), after.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), Some(p)),
-                None => (hostport.to_owned(), None),
-            }
-        };
-        if !host.is_empty() {
-            let host = decode(input, source, "host", &host)?;
-            set(input, params, source, "host", host)?;
-        }
-        if let Some(p) = port.filter(|p| !p.is_empty()) {
-            set(input, params, source, "port", p.to_owned())?;
-        }
+    if let Some(p) = url.password {
+        let p = decode(input, source, "password", p)?;
+        set(input, params, source, "password", p)?;
     }
+    if !url.host.is_empty() {
+        let host = decode(input, source, "host", url.host)?;
+        set(input, params, source, "host", host)?;
+    }
+    if let Some(p) = url.port.filter(|p| !p.is_empty()) {
+        set(input, params, source, "port", p.to_owned())?;
+    }
+    let (path, query) = (url.path, url.query);
     if !path.is_empty() {
         let db = decode(input, source, "dbname", path)?;
         set(input, params, source, "dbname", db)?;

@@ -375,46 +375,19 @@ fn parse_url(
             ));
         }
     }
-    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (authority, path) = main.split_once('/').unwrap_or((main, ""));
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    if let Some(userinfo) = userinfo {
-        let (user, password) = match userinfo.split_once(':') {
-            Some((u, p)) => (u, Some(p)),
-            None => (userinfo, None),
-        };
-        if !user.is_empty() {
-            let user = decode(input, source, "user", user)?;
-            parts.user = Some(Sourced::new(user, source.param("user")));
-        }
-        if let Some(p) = password.filter(|p| !p.is_empty()) {
-            let p = decode(input, source, "password", p)?;
-            parts.password = Some(Sourced::new(Secret::new(p), source.param("password")));
-        }
+    let url = attache_core::url::split(rest)
+        .map_err(|m| input.invalid("host", &source.param("host"), m))?;
+    if let Some(user) = url.user.filter(|u| !u.is_empty()) {
+        let user = decode(input, source, "user", user)?;
+        parts.user = Some(Sourced::new(user, source.param("user")));
     }
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let Some((h, after)) = rest.split_once(']') else {
-            return Err(input.invalid(
-                "host",
-                &source.param("host"),
-                "unclosed `[` in an IPv6 host",
-            ));
-        };
-        if !after.is_empty() && !after.starts_with(':') {
-            return Err(input.invalid("host", &source.param("host"), "expected `:port` after `]`"));
-        }
-        (h.to_owned(), after.strip_prefix(':'))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (hostport.to_owned(), None),
-        }
-    };
+    if let Some(p) = url.password.filter(|p| !p.is_empty()) {
+        let p = decode(input, source, "password", p)?;
+        parts.password = Some(Sourced::new(Secret::new(p), source.param("password")));
+    }
+    let (host, port, path, query) = (url.host, url.port, url.path, url.query);
     if !host.is_empty() {
-        let host = decode(input, source, "host", &host)?;
+        let host = decode(input, source, "host", host)?;
         if host.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@' || c == '/') {
             return Err(input.invalid(
                 "host",
