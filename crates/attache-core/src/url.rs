@@ -4,6 +4,39 @@
 //! Only the split lives here; each kind percent-decodes the pieces and names them in its own
 //! words. Nothing here ever echoes a piece of the URL: a password may sit anywhere in it.
 
+/// Where a server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A DNS name or an IP address.
+    Tcp(String),
+    /// A unix socket: the socket file, or for PostgreSQL the directory holding it.
+    Socket(std::path::PathBuf),
+}
+
+impl Host {
+    /// Whether the host is this machine (loopback address, `localhost`, or a unix socket).
+    pub fn is_local(&self) -> bool {
+        match self {
+            Host::Socket(_) => true,
+            Host::Tcp(h) => {
+                h == "localhost"
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Host::Tcp(h) if h.contains(':') => write!(f, "[{h}]"),
+            Host::Tcp(h) => f.write_str(h),
+            Host::Socket(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
 /// A URL's pieces after `scheme://` (and any fragment), not yet percent-decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UrlParts<'a> {

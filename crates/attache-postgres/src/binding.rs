@@ -6,8 +6,6 @@
 //! unix socket); several hosts are not supported yet.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use attache_core::discover::BindingInput;
@@ -60,36 +58,7 @@ impl SslMode {
     }
 }
 
-/// Where the server is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
-    /// A DNS name or an IP address.
-    Tcp(String),
-    /// A directory holding the server's unix socket.
-    Socket(PathBuf),
-}
-
-impl Host {
-    /// Whether the host is this machine (loopback address, `localhost`, or a unix socket).
-    pub fn is_local(&self) -> bool {
-        match self {
-            Host::Socket(_) => true,
-            Host::Tcp(h) => {
-                h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            }
-        }
-    }
-}
-
-impl fmt::Display for Host {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Host::Tcp(h) if h.contains(':') => write!(f, "[{h}]"),
-            Host::Tcp(h) => f.write_str(h),
-            Host::Socket(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
+pub use attache_core::url::Host;
 
 /// A parsed PostgreSQL binding. Its `Debug` shows no secret.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
 use crate::instance::{Instance, chown_to, make_dir, next_id, server_tls_dir};
 use crate::pki::{CertProfile, Pki, write_file};
@@ -107,15 +107,6 @@ impl fmt::Debug for MysqlTestAccount {
     }
 }
 
-/// Characters left as they are in a URL component: RFC 3986 "unreserved".
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-/// For a filesystem path in a query value: unreserved plus `/`, which is legal there.
-const PATH_VALUE: &AsciiSet = &COMPONENT.remove(b'/');
-
 impl MysqlTestAccount {
     /// `mysql://user:password@127.0.0.1:port/database?ssl-mode=VERIFY_IDENTITY&ssl-ca=<ca path>`,
     /// percent-encoded.
@@ -129,17 +120,17 @@ impl MysqlTestAccount {
     }
 
     fn url_with(&self, password: Option<&str>) -> String {
-        let user = utf8_percent_encode(&self.user, COMPONENT);
+        let user = utf8_percent_encode(&self.user, sys::URL_COMPONENT);
         let password = password
             .filter(|p| !p.is_empty())
-            .map(|p| format!(":{}", utf8_percent_encode(p, COMPONENT)))
+            .map(|p| format!(":{}", utf8_percent_encode(p, sys::URL_COMPONENT)))
             .unwrap_or_default();
         format!(
             "mysql://{user}{password}@{host}:{port}/{db}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
             host = self.host,
             port = self.port,
-            db = utf8_percent_encode(&self.database, COMPONENT),
-            ca = utf8_percent_encode(&self.ca_path.to_string_lossy(), PATH_VALUE),
+            db = utf8_percent_encode(&self.database, sys::URL_COMPONENT),
+            ca = utf8_percent_encode(&self.ca_path.to_string_lossy(), sys::URL_PATH_VALUE),
         )
     }
 

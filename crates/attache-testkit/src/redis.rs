@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
 use crate::instance::{Instance, next_id};
 use crate::pki::{CertProfile, Pki, write_file};
@@ -111,15 +111,6 @@ impl fmt::Debug for RedisTestAccount {
     }
 }
 
-/// Characters left as they are in a URL component: RFC 3986 "unreserved".
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-/// For a filesystem path in a query value: unreserved plus `/`, which is legal there.
-const PATH_VALUE: &AsciiSet = &COMPONENT.remove(b'/');
-
 impl RedisTestAccount {
     /// `rediss://user:password@127.0.0.1:port/0?ssl_ca_certs=<ca path>`, percent-encoded.
     pub fn url(&self) -> String {
@@ -132,15 +123,15 @@ impl RedisTestAccount {
     }
 
     fn url_with(&self, password: Option<&str>) -> String {
-        let user = utf8_percent_encode(&self.user, COMPONENT);
+        let user = utf8_percent_encode(&self.user, sys::URL_COMPONENT);
         let password = password
-            .map(|p| format!(":{}", utf8_percent_encode(p, COMPONENT)))
+            .map(|p| format!(":{}", utf8_percent_encode(p, sys::URL_COMPONENT)))
             .unwrap_or_default();
         format!(
             "rediss://{user}{password}@{host}:{port}/0?ssl_ca_certs={ca}",
             host = self.host,
             port = self.port,
-            ca = utf8_percent_encode(&self.ca_path.to_string_lossy(), PATH_VALUE),
+            ca = utf8_percent_encode(&self.ca_path.to_string_lossy(), sys::URL_PATH_VALUE),
         )
     }
 

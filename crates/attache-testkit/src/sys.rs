@@ -133,3 +133,12 @@ pub(crate) fn tail(path: &Path, lines: usize) -> String {
         Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
 }
+
+/// Characters left as they are in a URL component: RFC 3986 "unreserved".
+pub(crate) const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// For a filesystem path in a URL's query value: unreserved plus `/`, which is legal there.
+pub(crate) const URL_PATH_VALUE: &percent_encoding::AsciiSet = &URL_COMPONENT.remove(b'/');
