@@ -21,7 +21,7 @@ pub(crate) fn run(args: ExplainArgs) -> ExitCode {
         }
         Some(id) => match id.parse::<CheckId>() {
             Ok(check) => {
-                print!("{}", check.page());
+                print!("{}", attache::registry().page(check));
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -87,12 +87,7 @@ pub(crate) fn table(
                 tls.peer_days_left
             )?;
         }
-        if let Some(user) = r
-            .account
-            .as_ref()
-            .and_then(|a| a.get("user"))
-            .and_then(|u| u.as_str())
-        {
+        if let Some(user) = r.account.as_ref().and_then(|a| a.user.as_deref()) {
             writeln!(out, "    account: {user}")?;
         }
     }

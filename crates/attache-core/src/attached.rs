@@ -228,7 +228,7 @@ where
         options: AttachOptions,
     ) -> Result<Self, AttachError> {
         let (spec, needs) = resolve::<K>(manifest, name)?;
-        let seen = fingerprint(spec, &env);
+        let seen = fingerprint::<K>(spec, &env);
         let passed = attach_spec::<K>(spec, &needs, &env).await?;
         K::warm(&passed.client, options.warm_connections).await;
         let first = Generation {
@@ -299,7 +299,7 @@ where
         let inner = &self.inner;
         let _one_at_a_time = inner.reattaching.lock().await;
         let env = lock(&inner.env).clone();
-        let now = fingerprint(&inner.spec, &env);
+        let now = fingerprint::<K>(&inner.spec, &env);
         {
             let mut seen = lock(&inner.seen);
             if unless_seen.is_some_and(|fp| fp == *seen && fp == now)
@@ -384,8 +384,8 @@ where
 }
 
 /// The fingerprint of what the binding reads now: its contents, or the reason there is none.
-fn fingerprint(spec: &ResourceSpec, env: &Environment) -> [u8; 32] {
-    match discover(spec, env) {
+fn fingerprint<K: Kind>(spec: &ResourceSpec, env: &Environment) -> [u8; 32] {
+    match discover(spec, env, K::SURFACE.binding_files) {
         Ok(input) => input.fingerprint(),
         Err(finding) => {
             use sha2::{Digest, Sha256};
@@ -409,7 +409,7 @@ where
         let attached = Attached { inner };
         let env = lock(&attached.inner.env).clone();
         let spec = &attached.inner.spec;
-        let mut now = fingerprint(spec, &env);
+        let mut now = fingerprint::<K>(spec, &env);
         let changed = now != *lock(&attached.inner.seen);
         let refused = lock(&attached.inner.refused).is_some();
         let retry = refused && tokio::time::Instant::now() >= next_retry;
@@ -420,7 +420,7 @@ where
             // Debounce: wait until two readings `debounce` apart agree.
             loop {
                 tokio::time::sleep(options.debounce).await;
-                let again = fingerprint(spec, &env);
+                let again = fingerprint::<K>(spec, &env);
                 if again == now {
                     break;
                 }

@@ -2,8 +2,8 @@
 //!
 //! Order, first match wins, every field remembering its [`Source`]:
 //!
-//! 1. `$SERVICE_BINDING_ROOT/<resource>/`, a servicebinding.io directory (see [`vars`] and
-//!    [`SERVICE_BINDING_FILES`]);
+//! 1. `$SERVICE_BINDING_ROOT/<resource>/`, a servicebinding.io directory (see [`vars`],
+//!    [`SERVICE_BINDING_FILES`], and the files each kind adds to them);
 //! 2. the URL variable: the manifest's `env`, else `<NAME>_URL`;
 //! 3. `<NAME>_URL_FILE`, a file holding the URL.
 //!
@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::binding::BindingInput;
 use crate::finding::{CheckId, Finding, Severity};
 use crate::manifest::ResourceSpec;
 use crate::secret::Secret;
 use crate::source::{Source, Sourced};
-use crate::tls::{ClientIdentity, Roots, TlsSettings};
 
 /// The environment variables attache reads, documented in one place.
 pub mod vars {
@@ -32,11 +32,12 @@ pub mod vars {
     pub const PASSWORD_FILE_SUFFIX: &str = "_PASSWORD_FILE";
 }
 
-/// The files of a service-binding directory attache reads. `password`, `uri` and `tls.key` are
-/// secrets; `ca.crt`, `tls.crt` and `tls.key` are used as paths.
+/// The files of a service-binding directory attache reads for every kind. `password`, `uri`
+/// and `tls.key` are secrets; `ca.crt`, `tls.crt` and `tls.key` are used as paths. Each kind
+/// adds its own (see [`Surface::binding_files`](crate::Surface::binding_files)).
 pub const SERVICE_BINDING_FILES: &[&str] = &[
-    "type", "provider", "host", "port", "username", "password", "database", "uri", "sslmode",
-    "ssl", "ca.crt", "tls.crt", "tls.key",
+    "type", "provider", "host", "port", "username", "password", "database", "uri", "ca.crt",
+    "tls.crt", "tls.key",
 ];
 
 /// A snapshot of environment variables, each remembering whether it came from the process or an
@@ -164,177 +165,16 @@ fn unquote(v: &str) -> Option<&str> {
     }
 }
 
-/// What the environment says about one resource, before the kind reads it.
-#[derive(Debug, Clone, Default)]
-pub struct BindingInput {
-    /// The resource's name.
-    pub resource: String,
-    /// Where the binding as a whole came from (a directory, a variable, a file).
-    pub origin: Option<Source>,
-    /// A URL (may carry a password, so held as a secret).
-    pub url: Option<Sourced<Secret>>,
-    /// Plain fields of a service-binding directory (`host`, `port`, `username`, `database`,
-    /// `sslmode`, `type`, `provider`).
-    pub fields: BTreeMap<String, Sourced<String>>,
-    /// The password, from a service-binding `password` file or `<NAME>_PASSWORD_FILE`.
-    pub password: Option<Sourced<Secret>>,
-    /// Files used by path (`ca.crt`, `tls.crt`, `tls.key` of a service-binding directory).
-    pub files: BTreeMap<String, Sourced<PathBuf>>,
-    /// Files that hold secrets, for the permission check.
-    pub secret_files: Vec<PathBuf>,
-}
-
-impl BindingInput {
-    /// Refuses a service binding whose `type` is none of `accepted` (compared without case).
-    pub fn expect_type(&self, accepted: &[&str]) -> Result<(), Finding> {
-        match self.fields.get("type") {
-            Some(t) if !accepted.iter().any(|a| t.value.eq_ignore_ascii_case(a)) => Err(self
-                .invalid(
-                    "type",
-                    &t.source,
-                    format!(
-                        "the service binding is not of type {}",
-                        accepted
-                            .iter()
-                            .map(|a| format!("`{a}`"))
-                            .collect::<Vec<_>>()
-                            .join(" or ")
-                    ),
-                )),
-            _ => Ok(()),
-        }
-    }
-
-    /// The password to use, given the one the URL carries: a password file or a service
-    /// binding's `password` wins, but a URL with another password and nothing else beside it
-    /// is two passwords with no way to tell which is meant, and refused.
-    pub fn password_over(
-        &self,
-        from_url: Option<&Sourced<Secret>>,
-    ) -> Result<Option<Sourced<Secret>>, Finding> {
-        match (&self.password, from_url) {
-            (Some(pw), Some(url))
-                if url.value != pw.value && self.fields.is_empty() && self.files.is_empty() =>
-            {
-                Err(self.invalid(
-                    "password",
-                    &pw.source,
-                    format!(
-                        "a different password is also given in {}; keep one",
-                        url.source
-                    ),
-                ))
-            }
-            (Some(pw), _) => Ok(Some(pw.clone())),
-            (None, url) => Ok(url.cloned()),
-        }
-    }
-
-    /// The binding's TLS material. A service binding's `ca.crt`, `tls.crt` and `tls.key` win
-    /// over the URL's parameters, as every service-binding field does; without a CA the system
-    /// roots are used (also for a CA parameter of `system`, libpq's word). A certificate without
-    /// its key, or a key without its certificate, is `binding-invalid` naming the missing
-    /// parameter. The key file joins `secret_files`, for the permission check.
-    ///
-    /// Each URL parameter comes as (its name in the kind's URL, its value).
-    pub fn tls_settings(
-        &self,
-        ca: Option<Sourced<PathBuf>>,
-        cert: (&str, Option<Sourced<PathBuf>>),
-        key: (&str, Option<Sourced<PathBuf>>),
-        secret_files: &mut Vec<PathBuf>,
-    ) -> Result<TlsSettings, Finding> {
-        let file = |name: &str| self.files.get(name).cloned();
-        let roots = match file("ca.crt").or(ca) {
-            Some(p) if p.value.as_os_str() == "system" => Roots::System,
-            Some(p) => Roots::PemFile(p),
-            None => Roots::System,
-        };
-        let identity = match (file("tls.crt").or(cert.1), file("tls.key").or(key.1)) {
-            (Some(cert), Some(key)) => {
-                if !secret_files.contains(&key.value) {
-                    secret_files.push(key.value.clone());
-                }
-                Some(ClientIdentity { cert, key })
-            }
-            (None, None) => None,
-            (Some(c), None) => {
-                return Err(self.invalid(
-                    key.0,
-                    &c.source,
-                    format!(
-                        "a client certificate is given without its key ({} or tls.key)",
-                        key.0
-                    ),
-                ));
-            }
-            (None, Some(k)) => {
-                return Err(self.invalid(
-                    cert.0,
-                    &k.source,
-                    format!(
-                        "a client key is given without its certificate ({} or tls.crt)",
-                        cert.0
-                    ),
-                ));
-            }
-        };
-        Ok(TlsSettings { roots, identity })
-    }
-
-    /// A digest of everything the binding says, including the contents of the files it names
-    /// (certificates, keys), to tell whether it changed. Never printed; not reversible.
-    pub fn fingerprint(&self) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        let mut put = |tag: &str, bytes: &[u8]| {
-            h.update(tag.as_bytes());
-            h.update((bytes.len() as u64).to_le_bytes());
-            h.update(bytes);
-        };
-        if let Some(url) = &self.url {
-            put("url", url.value.expose_secret().as_bytes());
-        }
-        if let Some(pw) = &self.password {
-            put("password", pw.value.expose_secret().as_bytes());
-        }
-        for (name, field) in &self.fields {
-            put(name, field.value.as_bytes());
-        }
-        for (name, file) in &self.files {
-            put(name, file.value.as_os_str().as_encoded_bytes());
-            put("contents", &std::fs::read(&file.value).unwrap_or_default());
-        }
-        h.finalize().into()
-    }
-
-    /// A `binding-invalid` finding for `field` from `source`.
-    pub fn invalid(&self, field: &str, source: &Source, message: impl fmt::Display) -> Finding {
-        binding_invalid(&self.resource, field, source, message)
-    }
-}
-
-/// A `binding-invalid` finding naming resource, field and source.
-pub fn binding_invalid(
-    resource: &str,
-    field: &str,
-    source: &Source,
-    message: impl fmt::Display,
-) -> Finding {
-    Finding::new(
-        CheckId::BindingInvalid,
-        Severity::High,
-        resource,
-        format!("{field} (from {source}): {message}"),
-        format!("fix {field} at {source}; `attache explain binding-invalid` lists what is read"),
-    )
-}
-
-/// Reads the binding of `spec` from `env` (and the files it points to).
+/// Reads the binding of `spec` from `env` (and the files it points to). `kind_files` are the
+/// service-binding files the resource's kind reads beyond [`SERVICE_BINDING_FILES`].
 ///
 /// A missing or unreadable binding comes back as a finding (`binding-missing`,
 /// `binding-invalid`) so an audit can report every resource.
-pub fn discover(spec: &ResourceSpec, env: &Environment) -> Result<BindingInput, Finding> {
+pub fn discover(
+    spec: &ResourceSpec,
+    env: &Environment,
+    kind_files: &[&str],
+) -> Result<BindingInput, Finding> {
     let mut input = BindingInput {
         resource: spec.name.clone(),
         ..Default::default()
@@ -349,7 +189,7 @@ pub fn discover(spec: &ResourceSpec, env: &Environment) -> Result<BindingInput, 
         let dir = Path::new(root.value).join(&spec.name);
         looked.push(format!("{}", dir.display()));
         if dir.is_dir() {
-            read_service_binding(&mut input, &dir)?;
+            read_service_binding(&mut input, &dir, kind_files)?;
             return Ok(input);
         }
     }
@@ -392,9 +232,13 @@ pub fn discover(spec: &ResourceSpec, env: &Environment) -> Result<BindingInput, 
     Ok(input)
 }
 
-fn read_service_binding(input: &mut BindingInput, dir: &Path) -> Result<(), Finding> {
+fn read_service_binding(
+    input: &mut BindingInput,
+    dir: &Path,
+    kind_files: &[&str],
+) -> Result<(), Finding> {
     input.origin = Some(Source::File(dir.to_owned()));
-    for name in SERVICE_BINDING_FILES {
+    for name in SERVICE_BINDING_FILES.iter().chain(kind_files) {
         let path = dir.join(name);
         if !path.exists() {
             continue;
@@ -470,10 +314,10 @@ mod tests {
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "s3cret\n").unwrap();
         let env = Environment::from_pairs([
-            ("DB_URL", "postgres://app@db/app"),
+            ("DB_URL", "example://app@db/app"),
             ("DB_PASSWORD_FILE", pw.to_str().unwrap()),
         ]);
-        let input = discover(&ResourceSpec::new("db", "postgres"), &env).unwrap();
+        let input = discover(&ResourceSpec::new("db", "example"), &env, &[]).unwrap();
         assert_eq!(
             input.url.as_ref().unwrap().source,
             Source::Env("DB_URL".into())
@@ -493,9 +337,9 @@ mod tests {
         std::fs::write(dir.join("ca.crt"), "x").unwrap();
         let env = Environment::from_pairs([
             ("SERVICE_BINDING_ROOT", root.path().to_str().unwrap()),
-            ("DB_URL", "postgres://other/x"),
+            ("DB_URL", "example://other/x"),
         ]);
-        let input = discover(&ResourceSpec::new("db", "postgres"), &env).unwrap();
+        let input = discover(&ResourceSpec::new("db", "example"), &env, &[]).unwrap();
         assert!(input.url.is_none());
         assert_eq!(input.fields["host"].value, "db.internal");
         assert_eq!(input.fields["host"].source, Source::File(dir.join("host")));
@@ -512,8 +356,8 @@ mod tests {
         std::fs::write(dir.join("ca.crt"), "ca-1").unwrap();
         let env =
             Environment::from_pairs([("SERVICE_BINDING_ROOT", root.path().to_str().unwrap())]);
-        let spec = ResourceSpec::new("db", "postgres");
-        let fp = || discover(&spec, &env).unwrap().fingerprint();
+        let spec = ResourceSpec::new("db", "example");
+        let fp = || discover(&spec, &env, &[]).unwrap().fingerprint();
         let first = fp();
         assert_eq!(first, fp(), "stable while nothing changes");
         std::fs::write(dir.join("ca.crt"), "ca-2").unwrap();
@@ -527,105 +371,11 @@ mod tests {
     }
 
     #[test]
-    fn type_and_password_rules_every_kind_shares() {
-        let file = |p: &str| Source::File(PathBuf::from(p));
-        let mut input = BindingInput {
-            resource: "db".into(),
-            ..Default::default()
-        };
-        input.fields.insert(
-            "type".into(),
-            Sourced::new("MySQL".to_owned(), file("/b/db/type")),
-        );
-        assert!(input.expect_type(&["mysql", "mariadb"]).is_ok());
-        let f = input.expect_type(&["redis"]).unwrap_err();
-        assert!(
-            f.message.contains("/b/db/type") && f.message.contains("`redis`"),
-            "{}",
-            f.message
-        );
-
-        let url_pw = Sourced::new(Secret::new("from-url".into()), Source::Env("DB_URL".into()));
-        input.fields.clear();
-        assert!(
-            input.password_over(Some(&url_pw)).unwrap().is_some(),
-            "the URL's alone"
-        );
-        input.password = Some(Sourced::new(Secret::new("from-file".into()), file("/s/pw")));
-        let f = input.password_over(Some(&url_pw)).unwrap_err();
-        assert!(
-            f.message.contains("keep one") && !f.message.contains("from-"),
-            "{}",
-            f.message
-        );
-        let same = Sourced::new(
-            Secret::new("from-file".into()),
-            Source::Env("DB_URL".into()),
-        );
-        let chosen = input.password_over(Some(&same)).unwrap().unwrap();
-        assert_eq!(chosen.source, file("/s/pw"));
-    }
-
-    #[test]
-    fn tls_material_from_the_service_binding_wins_over_the_url() {
-        let at = |p: &str, src: Source| Some(Sourced::new(PathBuf::from(p), src));
-        let url = || Source::Param {
-            name: "sslrootcert".into(),
-            within: Box::new(Source::Env("DB_URL".into())),
-        };
-        let mut input = BindingInput {
-            resource: "db".into(),
-            ..Default::default()
-        };
-        let mut secret = Vec::new();
-        let none = || ("sslcert", None);
-        let tls = input
-            .tls_settings(at("system", url()), none(), ("sslkey", None), &mut secret)
-            .unwrap();
-        assert_eq!(tls.roots, Roots::System, "libpq's `system`");
-        input.files.insert(
-            "ca.crt".into(),
-            Sourced::new(
-                PathBuf::from("/b/db/ca.crt"),
-                Source::File("/b/db/ca.crt".into()),
-            ),
-        );
-        let tls = input
-            .tls_settings(
-                at("/url/ca.pem", url()),
-                none(),
-                ("sslkey", None),
-                &mut secret,
-            )
-            .unwrap();
-        assert!(matches!(tls.roots, Roots::PemFile(p) if p.value == Path::new("/b/db/ca.crt")));
-
-        let key = ("sslkey", at("/k.pem", url()));
-        let tls = input
-            .tls_settings(None, ("sslcert", at("/c.pem", url())), key, &mut secret)
-            .unwrap();
-        assert!(tls.identity.is_some());
-        assert_eq!(
-            secret,
-            [PathBuf::from("/k.pem")],
-            "the key is a secret file"
-        );
-        let f = input
-            .tls_settings(
-                None,
-                ("sslcert", at("/c.pem", url())),
-                ("sslkey", None),
-                &mut secret,
-            )
-            .unwrap_err();
-        assert!(f.message.starts_with("sslkey"), "{}", f.message);
-    }
-
-    #[test]
     fn missing_names_what_was_looked_at() {
         let f = discover(
-            &ResourceSpec::new("db", "postgres"),
+            &ResourceSpec::new("db", "example"),
             &Environment::default(),
+            &[],
         )
         .unwrap_err();
         assert_eq!(f.check, CheckId::BindingMissing);
@@ -636,10 +386,10 @@ mod tests {
     #[test]
     fn unreadable_password_file_is_invalid_and_named() {
         let env = Environment::from_pairs([
-            ("DB_URL", "postgres://app@db/app"),
+            ("DB_URL", "example://app@db/app"),
             ("DB_PASSWORD_FILE", "/nonexistent/pw"),
         ]);
-        let f = discover(&ResourceSpec::new("db", "postgres"), &env).unwrap_err();
+        let f = discover(&ResourceSpec::new("db", "example"), &env, &[]).unwrap_err();
         assert_eq!(f.check, CheckId::BindingInvalid);
         assert!(f.message.contains("env DB_PASSWORD_FILE"), "{}", f.message);
     }
@@ -648,12 +398,12 @@ mod tests {
     fn env_file_values_win_and_are_sourced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
-        std::fs::write(&path, "# comment\nexport DB_URL='postgres://a@b/c'\n").unwrap();
-        let env = Environment::from_pairs([("DB_URL", "postgres://x@y/z")])
+        std::fs::write(&path, "# comment\nexport DB_URL='example://a@b/c'\n").unwrap();
+        let env = Environment::from_pairs([("DB_URL", "example://x@y/z")])
             .with_env_file(&path)
             .unwrap();
         let v = env.get("DB_URL").unwrap();
-        assert_eq!(v.value, "postgres://a@b/c");
+        assert_eq!(v.value, "example://a@b/c");
         assert!(v.source.to_string().contains(".env"));
         std::fs::write(&path, "DB_URL\n").unwrap();
         assert!(Environment::default().with_env_file(&path).is_err());

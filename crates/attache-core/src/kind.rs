@@ -2,36 +2,31 @@
 //! resolve → connect → inspect → judge → (attach).
 //!
 //! A kind knows its protocol: how to read a binding, how to connect under verify-full TLS, how
-//! to read the account's privileges, and what the app gets. Everything else (where bindings
-//! come from, timeouts, credential checks, which findings refuse an attach) lives here, once.
+//! to read the account's privileges, and what the app gets. It declares its [`Surface`] as
+//! data, says what its binding asks of the transport ([`Transport`](crate::transport::Transport)),
+//! maps its driver's errors to a [`Failure`], and fills an [`Account`]. Everything else (where
+//! bindings come from, the TLS posture and whether to connect at all, timeouts, the findings
+//! for failures, credential checks, missing and unknown needs, which findings refuse an
+//! attach) lives here and in the modules it calls, once.
 
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 
 use serde::Serialize;
 
-use crate::discover::{BindingInput, Environment, discover};
+use crate::account::Account;
+pub use crate::binding::Binding;
+use crate::binding::BindingInput;
+use crate::discover::{Environment, discover};
+use crate::failure::Failure;
 use crate::finding::{CheckId, Finding, Severity};
 use crate::manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec};
 use crate::secret::Secret;
-use crate::source::{Source, Sourced};
-use crate::tls::{TlsFacts, expiry_finding};
-
-/// What every kind's binding can tell the shared checks.
-pub trait Binding: Send + Sync + 'static {
-    /// Where the binding as a whole came from.
-    fn origin(&self) -> Option<&Source>;
-    /// Where it points, with no secret in it (`app@db.internal:5432/app`).
-    fn target(&self) -> String;
-    /// The account's name, if the binding has one.
-    fn user(&self) -> Option<&str>;
-    /// The password, if the binding has one.
-    fn password(&self) -> Option<&Sourced<Secret>>;
-    /// Files holding secrets (password files, private keys), for the permission check.
-    fn secret_files(&self) -> Vec<PathBuf>;
-}
+use crate::surface::{DEFAULT_PASSWORDS, Surface};
+use crate::tls::{TlsClient, TlsFacts, expiry_finding};
+use crate::transport::{self, Wire};
+use crate::url::Host;
 
 /// What a kind's functions get to work with.
 pub struct Ctx<'a, K: Kind> {
@@ -41,6 +36,10 @@ pub struct Ctx<'a, K: Kind> {
     pub needs: &'a [K::Need],
     /// Its binding, parsed.
     pub binding: &'a K::Binding,
+    /// How to connect, as core decided: the verify-full TLS client (the binding's roots and
+    /// client certificate, TLS 1.2 or later), or `None` for plaintext, which core allows only
+    /// to this machine and has reported.
+    pub tls: Option<&'a TlsClient>,
 }
 
 impl<K: Kind> Clone for Ctx<'_, K> {
@@ -63,24 +62,28 @@ pub struct Connected<C> {
     pub conn: C,
     /// The TLS facts; `None` for plaintext (loopback or unix socket, already reported).
     pub tls: Option<TlsFacts>,
-    /// Findings made while connecting (e.g. `cred-empty`).
+    /// Findings only this kind makes while connecting (a server that lets anyone in without a
+    /// credential, say).
     pub findings: Vec<Finding>,
 }
 
 /// The account's posture as read through the account itself.
 pub struct Inspection {
-    /// Facts about the account, as the kind structures them (rendered in reports).
-    pub account: serde_json::Value,
-    /// Findings from judging those facts against the needs.
+    /// What was read: core judges its needs (`priv-missing`, `priv-unknown`) and reports it.
+    pub account: Account,
+    /// The kind's own judgement of it against the needs: `priv-superuser`, `priv-role-admin`,
+    /// `priv-excess`, and whatever else only this kind can tell.
     pub findings: Vec<Finding>,
 }
 
-/// A protocol family: `postgres`, `mysql`, `redis`, …
+/// A protocol family: a database, a cache, a broker, a mail server, an HTTP API.
 ///
 /// Implementations live in their own crates; the shared flow is [`check`] and [`attach`].
 pub trait Kind: Send + Sync + Sized + 'static {
-    /// The name used in manifests (`kind = "postgres"`).
+    /// The name used in manifests (`kind = "<NAME>"`).
     const NAME: &'static str;
+    /// What the kind declares about itself (see [`Surface`]).
+    const SURFACE: Surface;
     /// One parsed need.
     type Need: Clone + Send + Sync + fmt::Debug + fmt::Display;
     /// A parsed binding.
@@ -93,18 +96,16 @@ pub trait Kind: Send + Sync + Sized + 'static {
     /// Parses one need written in the kind's own words. The error says what was expected.
     fn parse_need(text: &str) -> Result<Self::Need, String>;
 
-    /// Reads the binding the environment gave. Returns the binding and the findings its settings
-    /// warrant (e.g. `tls-downgrade-permitted`), or the one finding that makes it unusable.
-    fn parse_binding(
-        input: BindingInput,
-        spec: &ResourceSpec,
-    ) -> Result<(Self::Binding, Vec<Finding>), Finding>;
+    /// Reads the binding the environment gave, saying what it asks of the transport. The error
+    /// is the one finding that makes it unusable (`binding-invalid`, naming the field and its
+    /// source).
+    fn parse_binding(input: BindingInput) -> Result<Self::Binding, Finding>;
 
-    /// Connects with verify-full TLS (or plaintext only where the binding and policy allow it,
-    /// already reported). Refusals and failures come back as findings.
+    /// Connects as core decided ([`Ctx::tls`]) and logs in. A failure is mapped to the one
+    /// [`Failure`] that says what happened; core writes its finding.
     fn connect(
         ctx: Ctx<'_, Self>,
-    ) -> impl Future<Output = Result<Connected<Self::Conn>, Vec<Finding>>> + Send;
+    ) -> impl Future<Output = Result<Connected<Self::Conn>, Failure>> + Send;
 
     /// Reads the account's privileges through the connection, without side effects, and judges
     /// them against the needs.
@@ -114,7 +115,7 @@ pub trait Kind: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Inspection> + Send + 'a;
 
     /// Builds what the app receives from a binding that passed.
-    fn client(ctx: Ctx<'_, Self>) -> impl Future<Output = Result<Self::Client, Finding>> + Send;
+    fn client(ctx: Ctx<'_, Self>) -> impl Future<Output = Result<Self::Client, Failure>> + Send;
 
     /// Builds what the app receives from a binding that passed, reusing the connection that
     /// inspection used (it saves a handshake and a login on every attach). The connection ran
@@ -123,7 +124,7 @@ pub trait Kind: Send + Sync + Sized + 'static {
     fn client_with(
         ctx: Ctx<'_, Self>,
         conn: Self::Conn,
-    ) -> impl Future<Output = Result<Self::Client, Finding>> + Send {
+    ) -> impl Future<Output = Result<Self::Client, Failure>> + Send {
         drop(conn);
         Self::client(ctx)
     }
@@ -159,7 +160,7 @@ pub struct Provision {
     pub resource: String,
     /// Its kind.
     pub kind: String,
-    /// The language of the statements (`sql`, `redis`, …).
+    /// The language of the statements (`sql`, or the name of the server's command language).
     pub language: String,
     /// The statements, in order.
     pub statements: Vec<String>,
@@ -182,7 +183,7 @@ pub struct ResourceReport {
     /// TLS facts of the connection, if one was made.
     pub tls: Option<TlsFacts>,
     /// The account's posture, if it could be read.
-    pub account: Option<serde_json::Value>,
+    pub account: Option<Account>,
     /// The findings (reported at the top level of a report, not here).
     #[serde(skip)]
     pub findings: Vec<Finding>,
@@ -233,30 +234,32 @@ pub async fn check<K: Kind>(
     check_keeping::<K>(spec, needs, env).await.0
 }
 
-/// [`check`], also returning the inspection connection when inspection finished (a connection
-/// left mid-query by the inspect timeout is not returned).
+/// What [`check_keeping`] keeps for building the app's client: how core decided to connect,
+/// and the inspection connection when inspection finished (a connection left mid-query by the
+/// inspect timeout is not kept).
+struct Kept<K: Kind> {
+    wire: Wire,
+    tls: Option<TlsClient>,
+    conn: Option<K::Conn>,
+}
+
+/// [`check`], also returning what building the client reuses.
 async fn check_keeping<K: Kind>(
     spec: &ResourceSpec,
     needs: &[K::Need],
     env: &Environment,
-) -> (Checked<K>, Option<K::Conn>) {
+) -> (Checked<K>, Kept<K>) {
     let mut report = ResourceReport::empty(&spec.name, K::NAME);
-    let input = match discover(spec, env) {
-        Ok(input) => input,
-        Err(f) => {
-            report.findings.push(f);
-            return (
-                Checked {
-                    report,
-                    binding: None,
-                },
-                None,
-            );
-        }
+    let mut kept = Kept {
+        wire: Wire::Refuse,
+        tls: None,
+        conn: None,
     };
-    report.source = input.origin.as_ref().map(ToString::to_string);
-    let (binding, findings) = match K::parse_binding(input, spec) {
-        Ok(parsed) => parsed,
+    let binding = match discover(spec, env, K::SURFACE.binding_files).and_then(|input| {
+        report.source = input.origin.as_ref().map(ToString::to_string);
+        K::parse_binding(input)
+    }) {
+        Ok(binding) => binding,
         Err(f) => {
             report.findings.push(f);
             return (
@@ -264,33 +267,63 @@ async fn check_keeping<K: Kind>(
                     report,
                     binding: None,
                 },
-                None,
+                kept,
             );
         }
     };
     report.target = Some(binding.target());
-    report.findings.extend(findings);
     report
         .findings
-        .extend(credential_findings(&spec.name, &binding));
+        .extend(credential_findings(&spec.name, &binding, &K::SURFACE));
     report.credential = binding.password().map(|p| p.value.fingerprint());
-
-    let ctx = Ctx::<K> {
-        spec,
-        needs,
-        binding: &binding,
+    let judged = transport::judge(
+        &spec.name,
+        binding.transport(),
+        &spec.policy,
+        &K::SURFACE.tls,
+    );
+    report.findings.extend(judged.findings);
+    kept.wire = judged.wire;
+    let ready = match judged.wire {
+        Wire::Refuse => Err(None),
+        Wire::Plaintext => Ok(None),
+        Wire::Tls => match binding.transport().tls.client(&spec.name) {
+            Ok(client) => Ok(Some(client)),
+            Err(f) => Err(Some(f)),
+        },
     };
-    let connected = tokio::time::timeout(spec.policy.connect_timeout, K::connect(ctx)).await;
-    let mut connected = match connected {
-        Ok(Ok(c)) => c,
-        Ok(Err(findings)) => {
-            report.findings.extend(findings);
+    match ready {
+        Ok(tls) => kept.tls = tls,
+        Err(finding) => {
+            report.findings.extend(finding);
             return (
                 Checked {
                     report,
                     binding: Some(binding),
                 },
-                None,
+                kept,
+            );
+        }
+    }
+    let ctx = Ctx::<K> {
+        spec,
+        needs,
+        binding: &binding,
+        tls: kept.tls.as_ref(),
+    };
+    let connected = tokio::time::timeout(spec.policy.connect_timeout, K::connect(ctx)).await;
+    let mut connected = match connected {
+        Ok(Ok(c)) => c,
+        Ok(Err(failure)) => {
+            report
+                .findings
+                .push(failure.finding(&spec.name, &binding, kept.wire, &K::SURFACE.tls));
+            return (
+                Checked {
+                    report,
+                    binding: Some(binding),
+                },
+                kept,
             );
         }
         Err(_) => {
@@ -311,11 +344,17 @@ async fn check_keeping<K: Kind>(
                     report,
                     binding: Some(binding),
                 },
-                None,
+                kept,
             );
         }
     };
     report.findings.append(&mut connected.findings);
+    report.findings.extend(no_credential_finding(
+        &spec.name,
+        &binding,
+        &report.findings,
+        &K::SURFACE,
+    ));
     if let Some(tls) = &connected.tls {
         report.findings.extend(expiry_finding(&spec.name, tls));
     }
@@ -326,11 +365,16 @@ async fn check_keeping<K: Kind>(
         K::inspect(ctx, &mut connected.conn),
     )
     .await;
-    let conn = match inspected {
+    match inspected {
         Ok(inspection) => {
-            report.account = Some(inspection.account);
             report.findings.extend(inspection.findings);
-            Some(connected.conn)
+            report.findings.extend(crate::account::judge(
+                &spec.name,
+                &inspection.account,
+                K::SURFACE.unknown_fix,
+            ));
+            report.account = Some(inspection.account);
+            kept.conn = Some(connected.conn);
         }
         Err(_) => {
             report.findings.push(Finding::new(
@@ -343,9 +387,8 @@ async fn check_keeping<K: Kind>(
                 ),
                 "raise policy.inspect_timeout; nothing about the account's privileges is known",
             ));
-            None
         }
-    };
+    }
     report
         .findings
         .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -354,17 +397,13 @@ async fn check_keeping<K: Kind>(
             report,
             binding: Some(binding),
         },
-        conn,
+        kept,
     )
 }
 
-const DEFAULT_PASSWORDS: &[&str] = &[
-    "postgres", "password", "admin", "root", "changeme", "secret", "123456", "guest", "default",
-    "mysql", "redis",
-];
-
-/// The checks every binding gets, whatever its kind.
-fn credential_findings(resource: &str, binding: &impl Binding) -> Vec<Finding> {
+/// The checks every binding gets, whatever its kind: a password in the environment, a
+/// well-known default password, secret files others can read.
+fn credential_findings(resource: &str, binding: &impl Binding, surface: &Surface) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some(pw) = binding.password() {
         if pw.source.is_env() {
@@ -380,9 +419,14 @@ fn credential_findings(resource: &str, binding: &impl Binding) -> Vec<Finding> {
                      a service-binding directory, and drop it from the URL",
             ));
         }
-        let value = pw.value.expose_secret();
-        let is_default = DEFAULT_PASSWORDS.contains(&value.to_ascii_lowercase().as_str())
-            || binding.user().is_some_and(|u| u == value);
+        let value = pw.value.expose_secret().to_ascii_lowercase();
+        let is_default = DEFAULT_PASSWORDS
+            .iter()
+            .chain(surface.default_passwords)
+            .any(|d| *d == value)
+            || binding
+                .user()
+                .is_some_and(|u| u == pw.value.expose_secret());
         if is_default {
             out.push(Finding::new(
                 CheckId::CredDefault,
@@ -415,6 +459,36 @@ fn credential_findings(resource: &str, binding: &impl Binding) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// `cred-empty` for a login over TCP that succeeded with no password and no client
+/// certificate, unless the kind already said so while connecting.
+fn no_credential_finding(
+    resource: &str,
+    binding: &impl Binding,
+    so_far: &[Finding],
+    surface: &Surface,
+) -> Option<Finding> {
+    let transport = binding.transport();
+    let tcp = matches!(transport.host.value, Host::Tcp(_));
+    let said = so_far.iter().any(|f| f.check == CheckId::CredEmpty);
+    if !tcp || said || binding.password().is_some() || transport.tls.identity.is_some() {
+        return None;
+    }
+    let who = match binding.user() {
+        Some(user) => format!("account {user}"),
+        None => "a client that named no account".to_owned(),
+    };
+    Some(Finding::new(
+        CheckId::CredEmpty,
+        Severity::Critical,
+        resource,
+        format!(
+            "{} let {who} in with no password and no client certificate",
+            binding.target()
+        ),
+        surface.no_credential_fix,
+    ))
 }
 
 /// Why an attach did not happen.
@@ -541,7 +615,7 @@ pub(crate) async fn attach_spec<K: Kind>(
     env: &Environment,
 ) -> Result<Passed<K::Client>, AttachError> {
     let name = spec.name.as_str();
-    let (checked, conn) = check_keeping::<K>(spec, needs, env).await;
+    let (checked, kept) = check_keeping::<K>(spec, needs, env).await;
     let (refusing, others): (Vec<_>, Vec<_>) = checked
         .report
         .findings
@@ -563,14 +637,15 @@ pub(crate) async fn attach_spec<K: Kind>(
         spec,
         needs,
         binding: &binding,
+        tls: kept.tls.as_ref(),
     };
-    let client = match conn {
+    let client = match kept.conn {
         Some(conn) => K::client_with(ctx, conn).await,
         None => K::client(ctx).await,
     };
-    let client = client.map_err(|f| AttachError::Refused {
+    let client = client.map_err(|failure| AttachError::Refused {
         resource: name.to_owned(),
-        findings: vec![f],
+        findings: vec![failure.finding(name, &binding, kept.wire, &K::SURFACE.tls)],
     })?;
     let target = binding.target();
     tracing::info!(resource = %name, kind = K::NAME, target = %target, "attached");
@@ -583,6 +658,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait DynKind: Send + Sync {
     /// The kind's manifest name.
     fn name(&self) -> &'static str;
+    /// What the kind declares about itself.
+    fn surface(&self) -> Surface;
     /// Whether `text` is a valid need.
     fn check_need(&self, text: &str) -> Result<(), String>;
     /// The least-privileged account for one resource's needs (see [`Kind::provision`]).
@@ -607,6 +684,9 @@ struct KindOf<K>(std::marker::PhantomData<fn() -> K>);
 impl<K: Kind> DynKind for KindOf<K> {
     fn name(&self) -> &'static str {
         K::NAME
+    }
+    fn surface(&self) -> Surface {
+        K::SURFACE
     }
     fn check_need(&self, text: &str) -> Result<(), String> {
         K::parse_need(text).map(|_| ())
@@ -676,6 +756,25 @@ impl Registry {
     /// The names of the known kinds.
     pub fn names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|k| k.name()).collect()
+    }
+
+    /// The known kinds, in the order they were added.
+    pub fn kinds(&self) -> impl Iterator<Item = &dyn DynKind> {
+        self.kinds.iter().map(|k| k.as_ref())
+    }
+
+    /// `check`'s page as `attache explain` prints it: core's page, then each known kind's
+    /// section under the kind's title.
+    pub fn page(&self, check: CheckId) -> String {
+        let mut page = check.page().trim_end().to_owned();
+        for kind in self.kinds() {
+            let surface = kind.surface();
+            if let Some(section) = surface.page(check) {
+                page.push_str(&format!("\n\n## {}\n\n{}", surface.title, section.trim()));
+            }
+        }
+        page.push('\n');
+        page
     }
 
     /// Checks that every resource has a known kind and needs that parse.

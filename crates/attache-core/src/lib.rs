@@ -2,36 +2,50 @@
 //!
 //! - [`Manifest`]: what the app uses and needs (`attache.toml`, committed, no secrets);
 //! - [`discover`](discover::discover): where each resource is, from the environment, every
-//!   field remembering its [`Source`];
-//! - [`tls`]: verify-full TLS with rustls, and the posture of each handshake;
+//!   field remembering its [`Source`]; [`binding`]: the readers every kind's binding shares;
+//! - [`transport`]: what a binding asks of the connection's security, and core's decision
+//!   about it; [`tls`]: verify-full TLS with rustls, and the posture of each handshake;
+//! - [`failure`]: why a connection failed, in one vocabulary, and the finding for it;
+//! - [`account`]: what inspection learned about the account, and the judgement of its needs;
 //! - [`Secret`]: the one type secrets live in; it never prints;
-//! - [`Kind`]: the trait a protocol crate implements; [`check`] and [`attach`] run the shared
-//!   flow resolve → connect → inspect → judge → attach;
+//! - [`Kind`]: the trait a protocol crate implements, with its [`Surface`] declared as data;
+//!   [`check`] and [`attach`] run the shared flow resolve → connect → inspect → judge → attach;
 //! - [`Attached`]: a resource that can be swapped and rotated while the app runs;
 //! - [`Finding`], [`CheckId`], [`Report`]: the results, each check with its own page.
 //!
-//! Core knows no protocol. The PostgreSQL kind lives in `attache-postgres`; the `attache` crate
-//! re-exports both.
+//! Core knows no protocol: each kind lives in its own crate, and the `attache` crate
+//! re-exports core and every kind the build enables.
 
+pub mod account;
 pub mod attached;
+pub mod binding;
 pub mod discover;
+pub mod failure;
 pub mod finding;
 pub mod kind;
 pub mod manifest;
 pub mod report;
 pub mod secret;
 pub mod source;
+pub mod surface;
 pub mod tls;
+pub mod transport;
 pub mod url;
 
+pub use account::{Account, Fix, NeedCheck, NeedState, Privilege, Role, Via};
 pub use attached::{AttachOptions, AttachStatus, Attached, Lease, Refusal, Watch};
-pub use discover::{BindingInput, Environment};
+pub use binding::{Binding, BindingInput, Params, UrlShape};
+pub use discover::Environment;
+pub use failure::Failure;
 pub use finding::{CheckId, Finding, Severity};
 pub use kind::{
-    AttachError, Binding, Checked, Connected, Ctx, Inspection, Kind, Provision, Registry,
-    ResourceReport, attach, check, refuses,
+    AttachError, Checked, Connected, Ctx, Inspection, Kind, Provision, Registry, ResourceReport,
+    attach, check, refuses,
 };
 pub use manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec, TlsRequirement};
 pub use report::Report;
 pub use secret::Secret;
 pub use source::{Source, Sourced};
+pub use surface::Surface;
+pub use transport::{TlsAdvice, TlsAsk, TlsMode, Transport, Wire};
+pub use url::Host;

@@ -6,7 +6,7 @@
 //!
 //! ```toml
 //! [resources.db]
-//! kind = "postgres"
+//! kind = "…"                 # one of the kinds the build enables
 //! env = "DATABASE_URL"        # optional; default <NAME>_URL
 //! needs = ["SELECT, INSERT ON TABLE public.signups"]
 //! [resources.db.policy]       # optional
@@ -35,7 +35,7 @@ pub struct Manifest {
 pub struct ResourceSpec {
     /// The name the app chose (`db`).
     pub name: String,
-    /// The kind (`postgres`).
+    /// The kind, by its manifest name.
     pub kind: String,
     /// The environment variable holding the URL, if the manifest names one.
     pub env: Option<String>,
@@ -90,6 +90,11 @@ pub struct Policy {
     pub inspect_timeout: Duration,
     /// Whether plaintext to loopback is tolerated.
     pub tls: TlsRequirement,
+    /// The most connections the app's pool opens at once, for kinds whose client is a pool.
+    pub pool_size: usize,
+    /// How many times the app's client retries a failed (re)connection, with backoff, before
+    /// a request fails, for kinds whose client reconnects by itself.
+    pub reconnect_retries: usize,
 }
 
 impl Default for Policy {
@@ -99,6 +104,8 @@ impl Default for Policy {
             connect_timeout: Duration::from_secs(5),
             inspect_timeout: Duration::from_secs(10),
             tls: TlsRequirement::Default,
+            pool_size: 16,
+            reconnect_retries: 3,
         }
     }
 }
@@ -239,7 +246,7 @@ fn parse_resource(name: &str, t: &Table) -> Result<ResourceSpec, FieldError> {
     let mut kind = None;
     for (key, value) in t {
         match key.as_str() {
-            "kind" => kind = Some(string(key, value, "a kind such as \"postgres\"")?),
+            "kind" => kind = Some(string(key, value, "the name of a kind")?),
             "env" => {
                 let var = string(key, value, "an environment variable name")?;
                 if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -281,7 +288,7 @@ fn parse_resource(name: &str, t: &Table) -> Result<ResourceSpec, FieldError> {
     spec.kind = kind.ok_or_else(|| {
         (
             "kind".to_owned(),
-            "missing; expected e.g. kind = \"postgres\"".to_owned(),
+            "missing; expected kind = \"<name>\", one of the kinds this build knows".to_owned(),
         )
     })?;
     Ok(spec)
@@ -308,10 +315,13 @@ fn parse_policy(t: &Table) -> Result<Policy, FieldError> {
             }
             "connect_timeout" => policy.connect_timeout = duration(&field, value)?,
             "inspect_timeout" => policy.inspect_timeout = duration(&field, value)?,
+            "pool_size" => policy.pool_size = count(&field, value, 1..=1000)?,
+            "reconnect_retries" => policy.reconnect_retries = count(&field, value, 0..=100)?,
             _ => {
                 return Err((
                     field,
-                    "unknown key; expected one of excess, tls, connect_timeout, inspect_timeout"
+                    "unknown key; expected one of excess, tls, connect_timeout, inspect_timeout, \
+                     pool_size, reconnect_retries"
                         .into(),
                 ));
             }
@@ -324,6 +334,30 @@ fn string(field: &str, v: &Value, expected: &str) -> Result<String, FieldError> 
     match v {
         Value::String(s) => Ok(s.clone()),
         _ => Err((field.to_owned(), format!("expected a string: {expected}"))),
+    }
+}
+
+fn count(
+    field: &str,
+    v: &Value,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, FieldError> {
+    let expected = || {
+        (
+            field.to_owned(),
+            format!(
+                "expected a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )
+    };
+    match v {
+        Value::Integer(n) => usize::try_from(*n)
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(expected),
+        _ => Err(expected()),
     }
 }
 
@@ -351,34 +385,37 @@ mod tests {
         let m = parse(
             r#"
 [resources.db]
-kind = "postgres"
+kind = "example"
 env = "DATABASE_URL"
 needs = ["SELECT ON TABLE public.t"]
 [resources.db.policy]
 excess = "deny"
 connect_timeout = "2s"
+pool_size = 4
 "#,
         )
         .unwrap();
         let db = m.resource("db").unwrap();
-        assert_eq!(db.kind, "postgres");
+        assert_eq!(db.kind, "example");
         assert_eq!(db.url_var(), "DATABASE_URL");
         assert_eq!(db.policy.excess, ExcessPolicy::Deny);
         assert_eq!(db.policy.connect_timeout, Duration::from_secs(2));
+        assert_eq!(db.policy.pool_size, 4);
+        assert_eq!(db.policy.reconnect_retries, 3);
     }
 
     #[test]
     fn default_url_var() {
-        let m = parse("[resources.cache-a]\nkind = \"redis\"\n").unwrap();
+        let m = parse("[resources.cache-a]\nkind = \"example\"\n").unwrap();
         assert_eq!(m.resource("cache-a").unwrap().url_var(), "CACHE_A_URL");
     }
 
     #[test]
     fn errors_name_resource_and_field() {
-        let e = parse("[resources.db]\nkind = \"postgres\"\nneeds = [\"x\", 3]\n").unwrap_err();
+        let e = parse("[resources.db]\nkind = \"example\"\nneeds = [\"x\", 3]\n").unwrap_err();
         assert_eq!(e.resource.as_deref(), Some("db"));
         assert_eq!(e.field.as_deref(), Some("needs[1]"));
-        let e = parse("[resources.db]\nkind = \"postgres\"\npasword = \"x\"\n").unwrap_err();
+        let e = parse("[resources.db]\nkind = \"example\"\npasword = \"x\"\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("pasword"));
         assert!(
             e.to_string()
@@ -387,16 +424,23 @@ connect_timeout = "2s"
         let e = parse("[resources.db]\nneeds = []\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("kind"));
         let e = parse(
-            "[resources.db]\nkind = \"postgres\"\n[resources.db.policy]\nexcess = \"maybe\"\n",
+            "[resources.db]\nkind = \"example\"\n[resources.db.policy]\nexcess = \"maybe\"\n",
         )
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("policy.excess"));
+        for bad in ["0", "1001", "\"8\"", "-1"] {
+            let e = parse(&format!(
+                "[resources.db]\nkind = \"example\"\n[resources.db.policy]\npool_size = {bad}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("policy.pool_size"), "{bad}");
+        }
     }
 
     #[test]
     fn syntax_error_never_echoes_the_line() {
         let e =
-            parse("[resources.db]\nkind = \"postgres\"\npassword = planted-secret\n").unwrap_err();
+            parse("[resources.db]\nkind = \"example\"\npassword = planted-secret\n").unwrap_err();
         assert!(!e.to_string().contains("planted-secret"), "{e}");
         assert!(e.to_string().contains("line 3"), "{e}");
     }

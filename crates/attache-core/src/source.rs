@@ -22,7 +22,7 @@ pub enum Source {
     File(PathBuf),
     /// A parameter inside a URL or keyword string that itself came from `within`.
     Param {
-        /// The parameter's name, e.g. `sslmode`.
+        /// The parameter's name, as the URL writes it.
         name: String,
         /// Where the URL came from.
         within: Box<Source>,

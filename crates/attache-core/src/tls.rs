@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::discover::binding_invalid;
+use crate::binding::binding_invalid;
 use crate::finding::{CheckId, Finding, Severity};
 use crate::source::Sourced;
 
@@ -37,7 +37,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub enum Roots {
     /// The operating system's trust store.
     System,
-    /// Exactly the CA certificates in this PEM file (the binding's `sslrootcert` / `ca.crt`).
+    /// Exactly the CA certificates in this PEM file (the binding's CA parameter or `ca.crt`).
     PemFile(Sourced<PathBuf>),
 }
 
@@ -71,9 +71,10 @@ impl std::fmt::Debug for TlsClient {
     }
 }
 
-fn system_roots() -> &'static Result<Vec<CertificateDer<'static>>, String> {
+/// The operating system's trust anchors (loaded once), or why there are none.
+pub fn system_roots() -> Result<&'static [CertificateDer<'static>], String> {
     static ROOTS: OnceLock<Result<Vec<CertificateDer<'static>>, String>> = OnceLock::new();
-    ROOTS.get_or_init(|| {
+    let roots = ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();
         if found.certs.is_empty() {
             Err(match found.errors.first() {
@@ -83,7 +84,8 @@ fn system_roots() -> &'static Result<Vec<CertificateDer<'static>>, String> {
         } else {
             Ok(found.certs)
         }
-    })
+    });
+    roots.as_ref().map(Vec::as_slice).map_err(Clone::clone)
 }
 
 impl TlsSettings {
@@ -94,13 +96,13 @@ impl TlsSettings {
         let mut roots = RootCertStore::empty();
         match &self.roots {
             Roots::System => {
-                let certs = system_roots().as_ref().map_err(|e| {
+                let certs = system_roots().map_err(|e| {
                     Finding::new(
                         CheckId::BindingInvalid,
                         Severity::High,
                         resource,
                         format!("no CA given and {e}"),
-                        "name the server's CA in the binding (sslrootcert, ca.crt) or install ca-certificates",
+                        "name the server's CA in the binding (its CA parameter, or ca.crt in a service binding) or install ca-certificates",
                     )
                 })?;
                 roots.add_parsable_certificates(certs.iter().cloned());
@@ -213,7 +215,8 @@ pub struct TlsFacts {
     pub peer_not_after: String,
     /// Whole days until it expires (negative once expired).
     pub peer_days_left: i64,
-    /// The tls-server-end-point channel-binding hash (RFC 5929), for SCRAM-PLUS.
+    /// The tls-server-end-point channel-binding hash (RFC 5929), for kinds whose login binds
+    /// itself to the TLS channel.
     #[serde(skip)]
     pub channel_binding: Option<Vec<u8>>,
 }

@@ -9,7 +9,7 @@
 pub enum Host {
     /// A DNS name or an IP address.
     Tcp(String),
-    /// A unix socket: the socket file, or for PostgreSQL the directory holding it.
+    /// A unix socket: the socket file, or for some servers the directory holding it.
     Socket(std::path::PathBuf),
 }
 
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn splits_every_piece() {
-        let u = split("app:pa:ss@db.internal:5432/appdb?sslmode=verify-full").unwrap();
+        let u = split("app:pa:ss@db.internal:5432/appdb?mode=verify-full").unwrap();
         assert_eq!(
             u,
             UrlParts {
@@ -108,7 +108,7 @@ mod tests {
                 host: "db.internal",
                 port: Some("5432"),
                 path: "appdb",
-                query: "sslmode=verify-full",
+                query: "mode=verify-full",
             }
         );
         let u = split("a@b@[::1]:6380").unwrap();

@@ -13,12 +13,13 @@
 //! - excess: every other privilege the needs do not cover, at its level; `high` when it is
 //!   blanket or destructive (anything on `*.*`, writes on a whole database or a database
 //!   pattern, `DROP`/`ALTER`, anything reaching the `mysql` database), `medium` otherwise;
-//! - missing: a need not held as the account logs in, with the GRANT that fixes it.
+//! - missing: a need not held as the account logs in, with the GRANT that fixes it (judged by
+//!   core from [`account`]'s need checks).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use attache_core::{CheckId, Finding, Severity};
-use serde_json::json;
+use attache_core::{Account, CheckId, Finding, Fix, NeedCheck, Privilege, Role, Severity};
+use serde::Serialize;
 
 use crate::inspect::{Held, Holder, Level, NeedState, Posture, like_match, literal_database};
 use crate::needs::quote;
@@ -144,7 +145,8 @@ fn classify(h: &Held) -> Class {
     Class::Ordinary
 }
 
-/// All findings for a posture.
+/// The findings only this kind makes of a posture: the anonymous account, superuser, role
+/// admin, excess. Missing and unknown needs are core's, from [`account`]'s need checks.
 pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
     let mut out = Vec::new();
     if p.user.as_ref().is_some_and(|u| u.name.is_empty()) {
@@ -165,16 +167,6 @@ pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
     superuser(resource, p, &mut out);
     role_admin(resource, p, &mut out);
     excess(resource, p, &mut out);
-    missing(resource, p, &mut out);
-    for what in &p.unknown {
-        out.push(Finding::new(
-            CheckId::PrivUnknown,
-            Severity::Medium,
-            resource,
-            format!("attache could not read {what}"),
-            "let the account read its own grants (SHOW GRANTS needs no privilege; a role's grants are read after SET ROLE); until then its privileges are unknown, not assumed",
-        ));
-    }
     out
 }
 
@@ -584,132 +576,119 @@ fn excess(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
     }
 }
 
-fn missing(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
-    // One finding per need as written, listing what is missing of it.
-    let mut by_need: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    // need → level → privileges to grant
-    let mut grants: BTreeMap<&str, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    let mut other_fixes: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (item, state) in &p.needs {
-        let privilege = match &item.column {
-            Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
-            None => item.privilege.clone(),
-        };
-        let line = match state {
-            NeedState::Granted => continue,
-            NeedState::Missing => {
-                let sql_priv = match &item.column {
-                    Some(c) => format!("{} ({})", item.privilege, quote(c)),
-                    None => item.privilege.clone(),
-                };
-                grants
-                    .entry(&item.from)
-                    .or_default()
-                    .entry(item.level.sql())
-                    .or_default()
-                    .insert(sql_priv);
-                format!("{privilege} on {} is not granted", item.level)
+/// Whether the account holds each thing the needs ask for, in core's words: what grants a
+/// missing one (merged per level into one GRANT), what makes a role's grant count at login,
+/// and what could not be checked (counted as missing, never assumed held).
+fn need_checks(p: &Posture) -> Vec<NeedCheck> {
+    let user = p.user_sql();
+    p.needs
+        .iter()
+        .map(|(item, state)| {
+            let privilege = match &item.column {
+                Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
+                None => item.privilege.clone(),
+            };
+            let level = &item.level;
+            let state = match state {
+                NeedState::Granted => attache_core::NeedState::Granted,
+                NeedState::Missing => attache_core::NeedState::Missing {
+                    detail: format!("{privilege} on {level} is not granted"),
+                    fix: Some(Fix::new(
+                        "GRANT ",
+                        match &item.column {
+                            Some(c) => format!("{} ({})", item.privilege, quote(c)),
+                            None => item.privilege.clone(),
+                        },
+                        ", ",
+                        format!(" ON {} TO {user};", level.sql()),
+                    )),
+                },
+                NeedState::InactiveRole(r) => attache_core::NeedState::Missing {
+                    detail: format!(
+                        "{privilege} on {level} is held only through role {r}, which is not active at login (sessions would need SET ROLE {r})"
+                    ),
+                    fix: Some(Fix::statement(format!(
+                        "SET DEFAULT ROLE {} FOR {user};",
+                        r.sql()
+                    ))),
+                },
+                NeedState::NoObject => attache_core::NeedState::NoObject {
+                    detail: match &item.column {
+                        Some(c) => format!("{level} has no column {c} (or the account cannot see it)"),
+                        None => format!("{level} does not exist (or the account cannot see it)"),
+                    },
+                },
+                NeedState::Unknown(why) => attache_core::NeedState::Unchecked {
+                    detail: format!("{privilege} on {level} could not be checked: {why}"),
+                },
+            };
+            NeedCheck {
+                need: item.from.clone(),
+                what: format!("{privilege} on {level}"),
+                implied: false,
+                state,
             }
-            NeedState::InactiveRole(r) => {
-                other_fixes.entry(&item.from).or_default().insert(format!(
-                    "SET DEFAULT ROLE {} FOR {};",
-                    r.sql(),
-                    p.user_sql()
-                ));
-                format!(
-                    "{privilege} on {} is held only through role {r}, which is not active at login (sessions would need SET ROLE {r})",
-                    item.level
-                )
-            }
-            NeedState::NoObject => match &item.column {
-                Some(c) => format!(
-                    "{} has no column {c} (or the account cannot see it)",
-                    item.level
-                ),
-                None => format!(
-                    "{} does not exist (or the account cannot see it)",
-                    item.level
-                ),
-            },
-            NeedState::Unknown(why) => {
-                format!("{privilege} on {} could not be checked: {why}", item.level)
-            }
-        };
-        by_need.entry(&item.from).or_default().push(line);
-    }
-    for (need, lines) in by_need {
-        let mut fixes: Vec<String> = grants
-            .get(need)
-            .map(|levels| {
-                levels
-                    .iter()
-                    .map(|(level, privs)| {
-                        format!(
-                            "GRANT {} ON {level} TO {};",
-                            privs.iter().cloned().collect::<Vec<_>>().join(", "),
-                            p.user_sql()
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        fixes.extend(other_fixes.get(need).into_iter().flatten().cloned());
-        let remedy = if fixes.is_empty() {
-            "create the object (run the app's migrations), name the database in the binding, or fix the need in attache.toml".to_owned()
-        } else {
-            fixes.join(" ")
-        };
-        out.push(
-            Finding::new(
-                CheckId::PrivMissing,
-                Severity::High,
-                resource,
-                format!("need `{need}` is not met"),
-                remedy,
-            )
-            .with_evidence(lines),
-        );
-    }
+        })
+        .collect()
 }
 
-/// The account's posture as reports show it (no password hash: `SHOW GRANTS` lines are never
+/// What only MySQL and MariaDB accounts have, reported beside core's fields.
+#[derive(Serialize)]
+struct Extension {
+    /// The account's `REQUIRE` clause (`SSL`, `X509`, …), if `SHOW GRANTS` shows one.
+    require: Option<String>,
+    /// The roles active at login.
+    active_roles: Vec<String>,
+    /// `GRANT PROXY` lines, as `PROXY on <account> (<how>)`.
+    proxies: Vec<String>,
+    /// MySQL partial revokes, which attache does not subtract.
+    partial_revokes_not_subtracted: Vec<String>,
+}
+
+/// The account's posture in core's model (no password hash: `SHOW GRANTS` lines are never
 /// kept).
-pub fn account_json(p: &Posture) -> serde_json::Value {
-    let mut privileges: Vec<String> = p
+pub fn account(p: &Posture) -> Account {
+    let mut privileges: Vec<Privilege> = p
         .held
         .iter()
-        .map(|h| {
-            format!(
-                "{} on {} ({}{})",
-                privilege_text(h),
-                h.level,
-                p.how(&h.holder),
-                if h.grantable {
-                    ", WITH GRANT OPTION"
-                } else {
-                    ""
-                }
-            )
+        .map(|h| Privilege {
+            privilege: privilege_text(h),
+            on: h.level.to_string(),
+            via: p.via(&h.holder),
+            grantable: h.grantable,
         })
         .collect();
     privileges.sort();
     privileges.dedup();
-    json!({
-        "user": p.user.as_ref().map(ToString::to_string),
-        "database": p.database,
-        "server_version": p.server_version,
-        "require": p.require,
-        "active_roles": p.active_roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "roles": p.roles.iter().map(|r| json!({
-            "name": r.role.to_string(),
-            "through": r.path,
-            "admin_option": r.admin,
-            "active": r.active,
-        })).collect::<Vec<_>>(),
-        "privileges": privileges,
-        "proxies": p.proxies.iter().map(|x| format!("PROXY on {} ({})", x.proxied, p.how(&x.holder))).collect::<Vec<_>>(),
-        "partial_revokes_not_subtracted": p.partial_revokes,
-        "unknown": p.unknown,
+    Account {
+        user: p.user.as_ref().map(ToString::to_string),
+        database: p.database.clone(),
+        server_version: Some(p.server_version.clone()),
+        roles: p
+            .roles
+            .iter()
+            .map(|r| Role {
+                name: r.role.to_string(),
+                through: r.path.clone(),
+                attributes: Vec::new(),
+                admin_option: r.admin,
+                active: Some(r.active),
+            })
+            .collect(),
+        privileges,
+        unknown: p.unknown.clone(),
+        needs: need_checks(p),
+        ..Account::default()
+    }
+    .with_extension(&Extension {
+        require: p.require.clone(),
+        active_roles: p.active_roles.iter().map(ToString::to_string).collect(),
+        proxies: p
+            .proxies
+            .iter()
+            .map(|x| format!("PROXY on {} ({})", x.proxied, p.how(&x.holder)))
+            .collect(),
+        partial_revokes_not_subtracted: p.partial_revokes.clone(),
     })
 }
 
@@ -717,6 +696,13 @@ pub fn account_json(p: &Posture) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::inspect::{NeedItem, Principal, Proxy, ReachedRole};
+
+    /// Everything judged of a posture: this kind's findings and core's judgement of the needs.
+    fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
+        let mut out = super::judge(resource, p);
+        out.extend(attache_core::account::judge(resource, &account(p), "fix"));
+        out
+    }
 
     fn table(t: &str) -> Level {
         Level::Table {
@@ -1101,7 +1087,7 @@ mod tests {
     fn account_json_lists_how_each_privilege_is_held() {
         let mut p = base();
         p.held[0].grantable = true;
-        let j = account_json(&p);
+        let j = serde_json::to_value(account(&p)).unwrap();
         assert_eq!(j["user"], "app@%");
         let privs: Vec<&str> = j["privileges"]
             .as_array()

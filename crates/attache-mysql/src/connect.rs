@@ -1,6 +1,6 @@
 //! Connecting: a pre-flight TLS probe with attache's own verifier, then the real connection with
-//! mysql_async under the same roots, and every failure turned into a finding that names the
-//! resource.
+//! mysql_async under the same roots, and every failure mapped to the [`Failure`] that says what
+//! happened.
 //!
 //! # What mysql_async 0.37 does with TLS (read in its source, `src/io/tls/rustls_io.rs` and
 //! `src/conn/mod.rs`)
@@ -39,14 +39,14 @@
 
 use std::time::Duration;
 
-use attache_core::tls::{Roots, TlsClient, TlsFacts, certificate_failure, tls_failure};
-use attache_core::{Binding, CheckId, Finding, Severity};
+use attache_core::tls::{Roots, TlsClient, TlsFacts};
+use attache_core::{Failure, Host};
 use mysql_async::{ClientIdentity, Opts, OptsBuilder, PoolConstraints, PoolOpts, SslOpts};
 use rustls::RootCertStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binding::{Host, MysqlBinding};
+use crate::binding::MysqlBinding;
 
 /// `CLIENT_PROTOCOL_41`.
 const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
@@ -60,8 +60,6 @@ const CLIENT_LONG_PASSWORD: u32 = 0x0000_0001;
 const MAX_GREETING: usize = 16 * 1024;
 /// `utf8mb4_general_ci`.
 const UTF8MB4: u8 = 45;
-/// Connections the app's pool may open at once.
-pub const POOL_MAX: usize = 16;
 
 /// What the server said about itself before any credential was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,99 +130,49 @@ pub fn ssl_request() -> [u8; 36] {
     packet
 }
 
-fn unreachable(resource: &str, target: &str, why: impl std::fmt::Display) -> Finding {
-    Finding::new(
-        CheckId::Unreachable,
-        Severity::High,
-        resource,
-        format!("{target}: {why}"),
-        "check the host and port in the binding and that the server is up and reachable from here",
-    )
-}
-
-fn declined(resource: &str, target: &str) -> Finding {
-    Finding::new(
-        CheckId::TlsPlaintext,
-        Severity::High,
-        resource,
-        format!(
-            "{target} offers no TLS (no CLIENT_SSL in its greeting); attache refused to continue in plaintext and sent no credentials"
-        ),
-        "enable TLS on the server (ssl_cert, ssl_key; require_secure_transport = ON); if a proxy sits in between, it may be stripping TLS",
-    )
-}
-
-fn cert_invalid(resource: &str, b: &MysqlBinding, why: &str) -> Finding {
-    Finding::new(
-        CheckId::TlsCertInvalid,
-        Severity::High,
-        resource,
-        format!("{}: {why}; attache refused the connection", b.target()),
-        "give the binding the CA that signed the server's certificate (ssl-ca / ca.crt), and make sure the certificate names the host in the binding and is in date",
-    )
-    .with_evidence([format!("CA from {}", roots_source(b))])
-}
-
 /// Reads the greeting, asks for TLS and runs attache's verify-full handshake against the
 /// binding's host, then closes. Nothing after the greeting carries a user name or credential.
-pub async fn probe(
-    resource: &str,
-    b: &MysqlBinding,
-    tls: &TlsClient,
-) -> Result<(Greeting, TlsFacts), Finding> {
-    let target = b.target();
-    let Host::Tcp(host) = &b.host.value else {
-        return Err(unreachable(resource, &target, "a unix socket takes no TLS"));
+pub async fn probe(b: &MysqlBinding, tls: &TlsClient) -> Result<(Greeting, TlsFacts), Failure> {
+    let Host::Tcp(host) = &b.host().value else {
+        return Err(Failure::Unreachable("a unix socket takes no TLS".into()));
     };
     let mut stream = TcpStream::connect((host.as_str(), b.port.value))
         .await
-        .map_err(|e| unreachable(resource, &target, e))?;
+        .map_err(|e| Failure::unreachable(&e))?;
     let mut header = [0u8; 4];
-    stream.read_exact(&mut header).await.map_err(|e| {
-        unreachable(
-            resource,
-            &target,
-            format!("no greeting from the server: {e}"),
-        )
-    })?;
+    stream
+        .read_exact(&mut header)
+        .await
+        .map_err(|e| Failure::Unreachable(format!("no greeting from the server: {e}")))?;
     let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
     if len == 0 || len > MAX_GREETING {
-        return Err(unreachable(
-            resource,
-            &target,
-            "not a MySQL or MariaDB server (no greeting packet)",
+        return Err(Failure::Unreachable(
+            "not a MySQL or MariaDB server (no greeting packet)".into(),
         ));
     }
     let mut payload = vec![0u8; len];
     stream
         .read_exact(&mut payload)
         .await
-        .map_err(|e| unreachable(resource, &target, format!("truncated greeting: {e}")))?;
-    let greeting = parse_greeting(&payload).map_err(|e| unreachable(resource, &target, e))?;
+        .map_err(|e| Failure::Unreachable(format!("truncated greeting: {e}")))?;
+    let greeting = parse_greeting(&payload).map_err(Failure::Unreachable)?;
     if greeting.capabilities & CLIENT_SSL == 0 {
-        return Err(declined(resource, &target));
+        return Err(declined());
     }
     stream
         .write_all(&ssl_request())
         .await
-        .map_err(|e| unreachable(resource, &target, e))?;
+        .map_err(|e| Failure::unreachable(&e))?;
     let (mut tls_stream, facts) = tls.handshake(host, stream).await.map_err(|e| {
-        if let Some(why) = certificate_failure(&e) {
-            cert_invalid(resource, b, &why)
-        } else if let Some(why) = tls_failure(&e) {
-            Finding::new(
-                CheckId::Unreachable,
-                Severity::High,
-                resource,
-                format!("{target}: the TLS handshake failed: {why}"),
-                "check that the server speaks TLS 1.2 or later and, if it asks for a client certificate, that the binding has one (ssl-cert/ssl-key, tls.crt/tls.key)",
-            )
-        } else {
-            unreachable(resource, &target, format!("the TLS handshake failed: {e}"))
-        }
+        Failure::from_tls(&e)
+            .unwrap_or_else(|| Failure::Unreachable(format!("the TLS handshake failed: {e}")))
     })?;
     let _ = tls_stream.shutdown().await;
     Ok((greeting, facts))
+}
+
+fn declined() -> Failure {
+    Failure::TlsDeclined("no CLIENT_SSL in its greeting".into())
 }
 
 /// The operating system's trust anchors as DER, those rustls can use (mysql_async fails on the
@@ -233,11 +181,9 @@ fn system_roots() -> Result<&'static [Vec<u8>], String> {
     static ROOTS: std::sync::OnceLock<Result<Vec<Vec<u8>>, String>> = std::sync::OnceLock::new();
     ROOTS
         .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
-            let usable: Vec<Vec<u8>> = found
-                .certs
-                .into_iter()
-                .filter(|c| RootCertStore::empty().add(c.clone()).is_ok())
+            let usable: Vec<Vec<u8>> = attache_core::tls::system_roots()?
+                .iter()
+                .filter(|c| RootCertStore::empty().add((*c).clone()).is_ok())
                 .map(|c| c.to_vec())
                 .collect();
             if usable.is_empty() {
@@ -253,28 +199,25 @@ fn system_roots() -> Result<&'static [Vec<u8>], String> {
 
 /// mysql_async's TLS options for a binding: exactly the binding's roots (built-in roots off),
 /// host name verified, the client certificate if any.
-pub fn ssl_opts(resource: &str, b: &MysqlBinding) -> Result<SslOpts, Finding> {
+pub fn ssl_opts(b: &MysqlBinding) -> Result<SslOpts, Failure> {
+    let tls = &b.transport.tls;
     // mysql_async's `PathOrBuf` is not exported: built through its `From` impls.
-    let roots = match &b.tls.roots {
+    let roots = match &tls.roots {
         Roots::PemFile(f) => vec![f.value.clone().into()],
         Roots::System => system_roots()
-            .map_err(|e| {
-                Finding::new(
-                    CheckId::BindingInvalid,
-                    Severity::High,
-                    resource,
-                    format!("no CA given and {e}"),
-                    "name the server's CA in the binding (ssl-ca, ca.crt) or install ca-certificates",
-                )
+            .map_err(|why| Failure::BindingFile {
+                field: "CA certificate",
+                source: attache_core::Source::Default,
+                why: format!("no CA given and {why}"),
             })?
             .iter()
             .map(|der| der.as_slice().into())
             .collect(),
     };
-    let identity =
-        b.tls.identity.as_ref().map(|id| {
-            ClientIdentity::new(id.cert.value.clone().into(), id.key.value.clone().into())
-        });
+    let identity = tls
+        .identity
+        .as_ref()
+        .map(|id| ClientIdentity::new(id.cert.value.clone().into(), id.key.value.clone().into()));
     Ok(SslOpts::default()
         .with_root_certs(roots)
         .with_disable_built_in_roots(true)
@@ -284,12 +227,12 @@ pub fn ssl_opts(resource: &str, b: &MysqlBinding) -> Result<SslOpts, Finding> {
 }
 
 /// The mysql_async options for a binding: TCP stays TCP (`prefer_socket(false)`), TLS verified
-/// unless the binding is plaintext (already judged), a bounded pool of at most [`POOL_MAX`]
+/// unless core allowed plaintext (`tls` false), a bounded pool of at most `pool_size`
 /// connections. mysql_async has no connect timeout of its own: callers bound connecting with
 /// the policy's `connect_timeout`. Never `Debug`-format the result: it holds the password.
-pub fn mysql_opts(resource: &str, b: &MysqlBinding) -> Result<Opts, Finding> {
+pub fn mysql_opts(b: &MysqlBinding, tls: bool, pool_size: usize) -> Result<Opts, Failure> {
     let constraints =
-        PoolConstraints::new(0, POOL_MAX).expect("0 <= POOL_MAX is a valid constraint");
+        PoolConstraints::new(0, pool_size.max(1)).expect("0 <= pool size is a valid constraint");
     let mut o = OptsBuilder::default()
         .user(Some(b.user.value.clone()))
         .pass(
@@ -304,79 +247,33 @@ pub fn mysql_opts(resource: &str, b: &MysqlBinding) -> Result<Opts, Finding> {
                 .with_constraints(constraints)
                 .with_inactive_connection_ttl(Duration::from_secs(60)),
         );
-    o = match &b.host.value {
+    o = match &b.host().value {
         Host::Tcp(h) => o.ip_or_hostname(h.clone()).tcp_port(b.port.value),
         Host::Socket(p) => o.socket(Some(p.to_string_lossy().into_owned())),
     };
-    if !b.plaintext {
-        o = o.ssl_opts(ssl_opts(resource, b)?);
+    if tls {
+        o = o.ssl_opts(ssl_opts(b)?);
     }
     Ok(Opts::from(o))
 }
 
-/// Turns a mysql_async failure into the finding that says what happened. The driver's errors
-/// carry no password (the server's "Access denied" names the user only).
-pub fn connect_failure(resource: &str, b: &MysqlBinding, err: &mysql_async::Error) -> Finding {
-    let target = b.target();
+/// The one mapping of mysql_async's errors to what happened, by the driver's error kinds and
+/// the server's error codes. The driver's errors carry no password (the server's "Access
+/// denied" names the user only).
+pub fn failure(err: &mysql_async::Error) -> Failure {
     if let mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) = err {
-        return declined(resource, &target);
-    }
-    if let Some(why) = certificate_failure(err) {
-        return cert_invalid(resource, b, &why);
+        return declined();
     }
     if let mysql_async::Error::Server(e) = err {
-        let (check, remedy) = match e.code {
-            1045 | 1698 | 3159 | 1251 | 3118 | 4151 => (
-                CheckId::AuthFailed,
-                "check the user and password in the binding (a rotated password may not be deployed yet), and that the account may log in from this host over TLS",
-            ),
-            1044 => (
-                CheckId::PrivMissing,
-                "grant the account its needs on the database (`attache grants` prints the statements), or fix the database in the binding",
-            ),
-            1049 => (CheckId::BindingInvalid, "check the database in the binding"),
-            _ => (
-                CheckId::Unreachable,
-                "see the server's message; check the server's error log",
-            ),
+        let said = format!("{} (error {}, SQLSTATE {})", e.message, e.code, e.state);
+        return match e.code {
+            1045 | 1698 | 3159 | 1251 | 3118 | 4151 => Failure::AuthRefused(said),
+            1044 => Failure::DatabaseDenied(said),
+            1049 => Failure::UnknownDatabase(said),
+            _ => Failure::Server(said),
         };
-        return Finding::new(
-            check,
-            Severity::High,
-            resource,
-            format!(
-                "{target}: the server said: {} (error {}, SQLSTATE {})",
-                e.message, e.code, e.state
-            ),
-            remedy,
-        );
     }
-    if let Some(why) = tls_failure(err) {
-        return Finding::new(
-            CheckId::Unreachable,
-            Severity::High,
-            resource,
-            format!("{target}: the TLS handshake failed: {why}"),
-            "check that the server speaks TLS 1.2 or later and, if it asks for a client certificate, that the binding has one (ssl-cert/ssl-key, tls.crt/tls.key)",
-        );
-    }
-    let mut detail = err.to_string();
-    let mut cur = std::error::Error::source(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !detail.contains(&s) {
-            detail = format!("{detail}: {s}");
-        }
-        cur = e.source();
-    }
-    unreachable(resource, &target, detail)
-}
-
-fn roots_source(b: &MysqlBinding) -> String {
-    match &b.tls.roots {
-        Roots::System => "the system trust store".to_owned(),
-        Roots::PemFile(f) => format!("{} ({})", f.value.display(), f.source),
-    }
+    Failure::from_tls(err).unwrap_or_else(|| Failure::unreachable(err))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use attache_core::Via;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
@@ -288,18 +289,24 @@ impl Posture {
         }
     }
 
-    /// How the account holds something: `directly`, `via PUBLIC`, `via role r (through a → r)`.
-    pub fn how(&self, holder: &Holder) -> String {
+    /// How the account holds something, in core's words.
+    pub fn via(&self, holder: &Holder) -> Via {
         match holder {
-            Holder::Account => "directly".into(),
-            Holder::Public => "via PUBLIC".into(),
-            Holder::Role(r) => match self.role(r) {
-                Some(reached) if reached.path.len() > 1 => {
-                    format!("via role {r} (through {})", reached.path.join(" → "))
-                }
-                _ => format!("via role {r}"),
+            Holder::Account => Via::Directly,
+            Holder::Public => Via::Public,
+            Holder::Role(r) => Via::Role {
+                name: r.to_string(),
+                through: self
+                    .role(r)
+                    .map(|reached| reached.path.clone())
+                    .unwrap_or_default(),
             },
         }
+    }
+
+    /// How the account holds something: `directly`, `via PUBLIC`, `via role r (through a → r)`.
+    pub fn how(&self, holder: &Holder) -> String {
+        self.via(holder).to_string()
     }
 
     /// The grantee to revoke from: the account, the role, or PUBLIC.

@@ -36,20 +36,20 @@ pub mod checks;
 pub mod connect;
 pub mod inspect;
 pub mod needs;
+mod pages;
 pub mod provision;
 
 use std::fmt;
 use std::time::Duration;
 
-use attache_core::discover::BindingInput;
 use attache_core::{
-    Binding, CheckId, Connected, Ctx, Finding, Inspection, Kind, Provision, ResourceSpec, Severity,
-    TlsRequirement,
+    Binding, BindingInput, Connected, Ctx, Failure, Finding, Inspection, Kind, Provision,
+    ResourceSpec, Surface, TlsAdvice,
 };
 pub use mysql_async;
 
-use crate::binding::{Host, MysqlBinding};
-use crate::connect::{connect_failure, mysql_opts, probe};
+use crate::binding::MysqlBinding;
+use crate::connect::{mysql_opts, probe};
 
 /// The `mysql` kind (MySQL and MariaDB).
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,6 +80,7 @@ impl fmt::Debug for MysqlConn {
 pub struct Pool {
     inner: mysql_async::Pool,
     connect_timeout: Duration,
+    max_size: usize,
     target: String,
 }
 
@@ -88,7 +89,7 @@ impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("target", &self.target)
-            .field("max_size", &connect::POOL_MAX)
+            .field("max_size", &self.max_size)
             .field("connect_timeout", &self.connect_timeout)
             .finish_non_exhaustive()
     }
@@ -131,6 +132,24 @@ impl Pool {
 
 impl Kind for Mysql {
     const NAME: &'static str = "mysql";
+    const SURFACE: Surface = Surface {
+        title: "MySQL / MariaDB",
+        url: binding::URL,
+        binding_types: &["mysql", "mariadb"],
+        binding_files: &["sslmode"],
+        default_passwords: &["mysql"],
+        tls: TlsAdvice {
+            verify_full: "use ssl-mode=VERIFY_IDENTITY (or leave ssl-mode out: attache's default) with ssl-ca",
+            plaintext: "enable TLS on the server (ssl-cert, ssl-key, require_secure_transport = ON) and use ssl-mode=VERIFY_IDENTITY with ssl-ca",
+            socket: "nothing to do for a local socket; bind a TCP host with ssl-mode=VERIFY_IDENTITY to require TLS",
+            server_tls: "enable TLS on the server (ssl_cert, ssl_key; require_secure_transport = ON)",
+            ca: "ssl-ca / ca.crt",
+            client_cert: "ssl-cert and ssl-key, or tls.crt and tls.key",
+        },
+        no_credential_fix: "ALTER USER … IDENTIFIED BY '<a long random password>' for this account, and give the binding a password file",
+        unknown_fix: "let the account read its own grants (SHOW GRANTS needs no privilege; a role's grants are read after SET ROLE); until then its privileges are unknown, not assumed",
+        pages: pages::PAGES,
+    };
     type Need = needs::Need;
     type Binding = MysqlBinding;
     type Conn = MysqlConn;
@@ -140,64 +159,31 @@ impl Kind for Mysql {
         needs::parse(text)
     }
 
-    fn parse_binding(
-        input: BindingInput,
-        spec: &ResourceSpec,
-    ) -> Result<(MysqlBinding, Vec<Finding>), Finding> {
-        binding::parse(input, spec)
+    fn parse_binding(input: BindingInput) -> Result<MysqlBinding, Finding> {
+        binding::parse(input)
     }
 
-    async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<MysqlConn>, Vec<Finding>> {
+    async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<MysqlConn>, Failure> {
         let b = ctx.binding;
-        let resource = ctx.resource();
-        if b.plaintext && !b.host.value.is_local() {
-            // Already reported by the binding (tls-plaintext, high): do not send credentials.
-            return Err(Vec::new());
-        }
-        if b.plaintext && ctx.spec.policy.tls == TlsRequirement::Required {
-            return Err(Vec::new());
-        }
-        let opts = mysql_opts(resource, b).map_err(|f| vec![f])?;
-        let tls = if b.plaintext {
-            None
-        } else {
-            let client = b.tls.client(resource).map_err(|f| vec![f])?;
-            let (_, facts) = probe(resource, b, &client).await.map_err(|f| vec![f])?;
-            Some(facts)
+        let opts = mysql_opts(b, ctx.tls.is_some(), ctx.spec.policy.pool_size)?;
+        let tls = match ctx.tls {
+            None => None,
+            Some(client) => Some(probe(b, client).await?.1),
         };
         let conn = mysql_async::Conn::new(opts)
             .await
-            .map_err(|e| vec![connect_failure(resource, b, &e)])?;
-        let mut findings = Vec::new();
-        let tcp = matches!(b.host.value, Host::Tcp(_));
-        let no_password = b.password.as_ref().is_none_or(|p| p.value.is_empty());
-        if tcp && no_password && b.tls.identity.is_none() {
-            findings.push(Finding::new(
-                CheckId::CredEmpty,
-                Severity::Critical,
-                resource,
-                format!(
-                    "{} let account {} in with no password and no client certificate",
-                    b.target(),
-                    b.user.value
-                ),
-                format!(
-                    "ALTER USER '{}'@… IDENTIFIED BY '<a long random password>'; and give the binding a password file",
-                    b.user.value.replace('\'', "''")
-                ),
-            ));
-        }
+            .map_err(|e| connect::failure(&e))?;
         Ok(Connected {
             conn: MysqlConn { conn },
             tls,
-            findings,
+            findings: Vec::new(),
         })
     }
 
     async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut MysqlConn) -> Inspection {
         let posture = inspect::inspect(&mut conn.conn, ctx.needs).await;
         Inspection {
-            account: checks::account_json(&posture),
+            account: checks::account(&posture),
             findings: checks::judge(ctx.resource(), &posture),
         }
     }
@@ -212,7 +198,7 @@ impl Kind for Mysql {
     }
 
     async fn warm(pool: &Pool, connections: usize) {
-        let n = connections.min(connect::POOL_MAX);
+        let n = connections.min(pool.max_size);
         let opened = futures_util::future::join_all((0..n).map(|_| pool.get_conn())).await;
         let failed = opened.iter().filter(|c| c.is_err()).count();
         if failed > 0 {
@@ -231,17 +217,14 @@ impl Kind for Mysql {
         });
     }
 
-    async fn client(ctx: Ctx<'_, Self>) -> Result<Pool, Finding> {
+    async fn client(ctx: Ctx<'_, Self>) -> Result<Pool, Failure> {
         let b = ctx.binding;
-        attache_core::tls::install_provider();
-        if !b.plaintext {
-            // The same files the probe read: a CA or key that went bad since is named here.
-            b.tls.client(ctx.resource())?;
-        }
-        let opts = mysql_opts(ctx.resource(), b)?;
+        let pool_size = ctx.spec.policy.pool_size;
+        let opts = mysql_opts(b, ctx.tls.is_some(), pool_size)?;
         Ok(Pool {
             inner: mysql_async::Pool::new(opts),
             connect_timeout: ctx.spec.policy.connect_timeout,
+            max_size: pool_size,
             target: b.target(),
         })
     }

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use attache_core::{CheckId, Finding, Severity};
-use serde_json::json;
+use attache_core::{Account, CheckId, Finding, Fix, NeedCheck, Privilege, Role, Severity, Via};
 
 use crate::inspect::{Held, NeedState, Posture};
 use crate::needs::{ObjectType, qualified};
@@ -26,19 +25,27 @@ fn object(kind: ObjectType, schema: &str, name: &str) -> String {
 }
 
 /// How the account holds something granted to `grantee`.
-fn how(p: &Posture, grantee: &str) -> String {
+fn via(p: &Posture, grantee: &str) -> Via {
     if grantee == p.user {
-        return "directly".into();
+        return Via::Directly;
     }
     if grantee == "PUBLIC" {
-        return "via PUBLIC".into();
+        return Via::Public;
     }
-    match p.roles.iter().find(|r| r.name == grantee) {
-        Some(r) if r.path.len() > 1 => {
-            format!("via role {grantee} (through {})", r.path.join(" → "))
-        }
-        _ => format!("via role {grantee}"),
+    Via::Role {
+        name: grantee.to_owned(),
+        through: p
+            .roles
+            .iter()
+            .find(|r| r.name == grantee)
+            .map(|r| r.path.clone())
+            .unwrap_or_default(),
     }
+}
+
+/// [`via`], as reports write it (`via role app_rw (through ops → app_rw)`).
+fn how(p: &Posture, grantee: &str) -> String {
+    via(p, grantee).to_string()
 }
 
 fn revoke_from(p: &Posture, grantee: &str) -> String {
@@ -51,22 +58,13 @@ fn revoke_from(p: &Posture, grantee: &str) -> String {
     }
 }
 
-/// All findings for a posture.
+/// The findings only this kind makes of a posture: superuser, role admin, excess. Missing and
+/// unknown needs are core's, from [`account`]'s need checks.
 pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
     let mut out = Vec::new();
     superuser(resource, p, &mut out);
     role_admin(resource, p, &mut out);
     excess(resource, p, &mut out);
-    missing(resource, p, &mut out);
-    for what in &p.unknown {
-        out.push(Finding::new(
-            CheckId::PrivUnknown,
-            Severity::Medium,
-            resource,
-            format!("the account cannot see {what}"),
-            "let the account read the catalogs (pg_roles, pg_auth_members, pg_class, pg_namespace, pg_proc, pg_database); until then its privileges are unknown, not assumed",
-        ));
-    }
     out
 }
 
@@ -381,93 +379,108 @@ fn excess(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
     }
 }
 
-fn missing(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
-    // One finding per need as written, listing what is missing of it.
-    let mut by_need: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut grants: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (item, state) in &p.needs {
-        let obj = object(item.kind, &item.schema, &item.name);
-        let privilege = match &item.column {
-            Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
-            None => item.privilege.clone(),
-        };
-        let line = match state {
-            NeedState::Granted => continue,
-            NeedState::Missing => {
-                grants.entry(&item.from).or_default().push(format!(
-                    "GRANT {privilege} ON {obj} TO {};",
-                    crate::needs::ident(&p.user)
-                ));
-                format!("{privilege} on {obj} is not granted")
+/// Whether the account holds each thing the needs ask for, in core's words: what grants a
+/// missing one, and what could not be checked (counted as missing, never assumed held).
+fn need_checks(p: &Posture) -> Vec<NeedCheck> {
+    let user = crate::needs::ident(&p.user);
+    p.needs
+        .iter()
+        .map(|(item, state)| {
+            let obj = object(item.kind, &item.schema, &item.name);
+            let privilege = match &item.column {
+                Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
+                None => item.privilege.clone(),
+            };
+            let state = match state {
+                NeedState::Granted => attache_core::NeedState::Granted,
+                NeedState::Missing => attache_core::NeedState::Missing {
+                    detail: format!("{privilege} on {obj} is not granted"),
+                    fix: Some(Fix::new(
+                        "GRANT ",
+                        privilege.clone(),
+                        ", ",
+                        format!(" ON {obj} TO {user};"),
+                    )),
+                },
+                NeedState::NoObject => attache_core::NeedState::NoObject {
+                    detail: match &item.column {
+                        Some(c) => {
+                            format!("{obj} has no column {c} (or the account cannot see it)")
+                        }
+                        None => format!("{obj} does not exist (or the account cannot see it)"),
+                    },
+                },
+                NeedState::Unknown(why) => attache_core::NeedState::Unchecked {
+                    detail: format!("{privilege} on {obj} could not be checked: {why}"),
+                },
+            };
+            NeedCheck {
+                need: item.from.clone(),
+                what: format!("{privilege} on {obj}"),
+                implied: item.implied,
+                state,
             }
-            NeedState::NoObject => match &item.column {
-                Some(c) => format!("{obj} has no column {c} (or the account cannot see it)"),
-                None => format!("{obj} does not exist (or the account cannot see it)"),
-            },
-            NeedState::Unknown(why) => format!("{privilege} on {obj} could not be checked: {why}"),
-        };
-        by_need.entry(&item.from).or_default().push(line);
-    }
-    for (need, lines) in by_need {
-        let message = if need.starts_with("implied") {
-            format!("missing what the needs imply ({need})")
-        } else {
-            format!("need `{need}` is not met")
-        };
-        let remedy = match grants.get(need) {
-            Some(g) => g.join(" "),
-            None => "create the object (run the app's migrations), or fix the need in attache.toml"
-                .to_owned(),
-        };
-        out.push(
-            Finding::new(
-                CheckId::PrivMissing,
-                Severity::High,
-                resource,
-                message,
-                remedy,
-            )
-            .with_evidence(lines),
-        );
-    }
+        })
+        .collect()
 }
 
-/// The account's posture as reports show it.
-pub fn account_json(p: &Posture) -> serde_json::Value {
-    let mut privileges: Vec<String> = p
+/// The account's posture in core's model.
+pub fn account(p: &Posture) -> Account {
+    let mut privileges: Vec<Privilege> = p
         .held
         .iter()
         .filter(|h| !h.grantee_is_owner)
-        .map(|h| {
-            let privilege = match &h.column {
+        .map(|h| Privilege {
+            privilege: match &h.column {
                 Some(c) => format!("{} ({c})", h.privilege),
                 None => h.privilege.clone(),
-            };
-            format!(
-                "{privilege} on {} ({})",
-                object(h.kind, &h.schema, &h.name),
-                how(p, &h.grantee)
-            )
+            },
+            on: object(h.kind, &h.schema, &h.name),
+            via: via(p, &h.grantee),
+            grantable: h.grantable,
         })
         .collect();
     privileges.sort();
     privileges.dedup();
-    json!({
-        "user": p.user,
-        "database": p.database,
-        "server_version": p.server_version,
-        "attributes": p.attributes.names(),
-        "roles": p.roles.iter().map(|r| json!({"name": r.name, "through": r.path, "attributes": r.attributes.names(), "admin_option": r.admin})).collect::<Vec<_>>(),
-        "privileges": privileges,
-        "owns": p.owned.iter().map(|o| object(o.kind, &o.schema, &o.name)).collect::<Vec<_>>(),
-        "unknown": p.unknown,
-    })
+    Account {
+        user: Some(p.user.clone()),
+        database: Some(p.database.clone()),
+        server_version: Some(p.server_version.clone()),
+        attributes: p.attributes.names().into_iter().map(Into::into).collect(),
+        roles: p
+            .roles
+            .iter()
+            .map(|r| Role {
+                name: r.name.clone(),
+                through: r.path.clone(),
+                attributes: r.attributes.names().into_iter().map(Into::into).collect(),
+                admin_option: r.admin,
+                active: None,
+            })
+            .collect(),
+        privileges,
+        owns: p
+            .owned
+            .iter()
+            .map(|o| object(o.kind, &o.schema, &o.name))
+            .collect(),
+        unknown: p.unknown.clone(),
+        needs: need_checks(p),
+        ..Account::default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inspect::{Attributes, NeedItem, Owned, ReachedRole};
+
+    /// Everything judged of a posture: this kind's findings and core's judgement of the needs.
+    fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
+        let mut out = super::judge(resource, p);
+        out.extend(attache_core::account::judge(resource, &account(p), "fix"));
+        out
+    }
 
     fn item(
         kind: ObjectType,

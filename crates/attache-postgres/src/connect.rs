@@ -1,6 +1,6 @@
 //! Connecting: verify-full TLS through rustls (never tokio-postgres's own `sslmode` handling,
 //! which falls back to plaintext under `prefer`), SCRAM channel binding where the certificate
-//! allows it, and every failure turned into a finding that names the resource.
+//! allows it, and every failure mapped to the [`Failure`] that says what happened.
 
 use std::future::Future;
 use std::io;
@@ -9,13 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use attache_core::tls::{TlsClient, TlsFacts, certificate_failure, tls_failure};
-use attache_core::{CheckId, Finding, Severity};
+use attache_core::Failure;
+use attache_core::tls::{TlsClient, TlsFacts};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 
-use crate::binding::{Host, PgBinding};
+use attache_core::Host;
+
+use crate::binding::PgBinding;
 
 /// A tokio-postgres TLS connector that verifies chain and host (attache's [`TlsClient`]) and
 /// remembers the facts of the last handshake.
@@ -139,11 +141,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsSt
     }
 }
 
-/// The tokio-postgres configuration for a binding. TLS is `require` at the protocol level
-/// (tokio-postgres then refuses a server answering `N`), verification is [`VerifyFull`]'s.
-pub fn pg_config(b: &PgBinding, connect_timeout: Duration) -> tokio_postgres::Config {
+/// The tokio-postgres configuration for a binding. Over TLS the protocol's `sslmode` is
+/// `require` (tokio-postgres then refuses a server answering `N`), and verification is
+/// [`VerifyFull`]'s; `tls` is false only for the plaintext core allowed.
+pub fn pg_config(b: &PgBinding, connect_timeout: Duration, tls: bool) -> tokio_postgres::Config {
     let mut c = tokio_postgres::Config::new();
-    match &b.host.value {
+    match &b.host().value {
         Host::Tcp(h) => c.host(h),
         Host::Socket(p) => c.host_path(p),
     };
@@ -152,10 +155,10 @@ pub fn pg_config(b: &PgBinding, connect_timeout: Duration) -> tokio_postgres::Co
         .dbname(&b.dbname.value)
         .application_name(b.application_name.as_deref().unwrap_or("attache"))
         .connect_timeout(connect_timeout)
-        .ssl_mode(if b.plaintext {
-            PgSslMode::Disable
-        } else {
+        .ssl_mode(if tls {
             PgSslMode::Require
+        } else {
+            PgSslMode::Disable
         });
     if let Some(pw) = &b.password {
         c.password(pw.value.expose_secret());
@@ -166,104 +169,41 @@ pub fn pg_config(b: &PgBinding, connect_timeout: Duration) -> tokio_postgres::Co
     c
 }
 
-/// Whether an error chain says the server declined TLS (answered `N` to SSLRequest).
-fn declined_tls(err: &tokio_postgres::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if e.to_string() == "server does not support TLS" {
-            return true;
+/// The one mapping of tokio-postgres's errors to what happened. SQLSTATEs where the server
+/// sent one; TLS failures from rustls's own error in the chain. tokio-postgres has no code for
+/// two of its own errors, so their text is matched here, and only here: `server does not
+/// support TLS` (the server answered `N`: `tests/postgres.rs`, the stripping proxy) and
+/// `password missing` (the server asked for one: `login_without_any_password_is_cred_empty`).
+pub fn failure(err: &tokio_postgres::Error) -> Failure {
+    let says = |text: &str| {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(e) = cur {
+            if e.to_string() == text {
+                return true;
+            }
+            cur = e.source();
         }
-        cur = e.source();
-    }
-    false
-}
-
-/// Turns a connection failure into the finding that says what happened.
-pub fn connect_failure(resource: &str, b: &PgBinding, err: &tokio_postgres::Error) -> Finding {
-    let target = attache_core::Binding::target(b);
-    if declined_tls(err) {
-        return Finding::new(
-            CheckId::TlsPlaintext,
-            Severity::High,
-            resource,
-            format!(
-                "{target} declined TLS (answered N to the SSLRequest); attache refused to continue in plaintext and sent no credentials"
-            ),
-            "enable TLS on the server (ssl = on); if a proxy sits in between, it may be stripping TLS",
-        );
-    }
-    if let Some(why) = certificate_failure(err) {
-        return Finding::new(
-            CheckId::TlsCertInvalid,
-            Severity::High,
-            resource,
-            format!("{target}: {why}; attache refused the connection"),
-            "give the binding the CA that signed the server's certificate (sslrootcert / ca.crt), and make sure the certificate names the host in the binding and is in date",
-        )
-        .with_evidence([format!("CA from {}", roots_source(b))]);
+        false
+    };
+    if says("server does not support TLS") {
+        return Failure::TlsDeclined("answered N to the SSLRequest".into());
     }
     if let Some(db) = err.as_db_error() {
         let code = db.code().code();
-        let (check, remedy) = match code {
-            c if c.starts_with("28") => (
-                CheckId::AuthFailed,
-                "check the user and password in the binding (a rotated password may not be deployed yet) and the server's pg_hba.conf",
-            ),
-            "3D000" => (CheckId::BindingInvalid, "check dbname in the binding"),
-            _ => (
-                CheckId::Unreachable,
-                "see the server's message; check the server's logs",
-            ),
+        let said = format!("{} (SQLSTATE {code})", db.message());
+        return match code {
+            c if c.starts_with("28") => Failure::AuthRefused(said),
+            "3D000" => Failure::UnknownDatabase(said),
+            _ => Failure::Server(said),
         };
-        return Finding::new(
-            check,
-            Severity::High,
-            resource,
-            format!(
-                "{target}: the server said: {} (SQLSTATE {code})",
-                db.message()
-            ),
-            remedy,
-        );
     }
-    if let Some(why) = tls_failure(err) {
-        return Finding::new(
-            CheckId::Unreachable,
-            Severity::High,
-            resource,
-            format!("{target}: the TLS handshake failed: {why}"),
-            "check that the server speaks TLS 1.2 or later and, if it asks for a client certificate, that the binding has one (sslcert/sslkey, tls.crt/tls.key)",
-        );
+    if let Some(tls) = Failure::from_tls(err) {
+        return tls;
     }
-    let mut detail = err.to_string();
-    let mut cur = std::error::Error::source(err);
-    while let Some(e) = cur {
-        detail = format!("{detail}: {e}");
-        cur = e.source();
+    if says("password missing") {
+        return Failure::PasswordRequired;
     }
-    if detail.contains("password missing") {
-        return Finding::new(
-            CheckId::AuthFailed,
-            Severity::High,
-            resource,
-            format!("{target}: the server asked for a password and the binding has none"),
-            "give the password in a file named by <NAME>_PASSWORD_FILE or the service binding's password file",
-        );
-    }
-    Finding::new(
-        CheckId::Unreachable,
-        Severity::High,
-        resource,
-        format!("{target}: {detail}"),
-        "check the host and port in the binding and that the server is up and reachable from here",
-    )
-}
-
-fn roots_source(b: &PgBinding) -> String {
-    match &b.tls.roots {
-        attache_core::tls::Roots::System => "the system trust store".to_owned(),
-        attache_core::tls::Roots::PemFile(f) => format!("{} ({})", f.value.display(), f.source),
-    }
+    Failure::unreachable(err)
 }
 
 /// How the pool opens connections: like deadpool's own, plus one thing rotation needs.

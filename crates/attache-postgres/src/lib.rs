@@ -27,17 +27,18 @@ pub mod checks;
 pub mod connect;
 pub mod inspect;
 pub mod needs;
+mod pages;
 pub mod provision;
 
-use attache_core::discover::BindingInput;
 use attache_core::{
-    CheckId, Connected, Ctx, Finding, Inspection, Kind, Provision, ResourceSpec, Severity,
+    BindingInput, Connected, Ctx, Failure, Finding, Inspection, Kind, Provision, ResourceSpec,
+    Surface, TlsAdvice,
 };
 pub use deadpool_postgres;
 pub use tokio_postgres;
 
-use crate::binding::{Host, PgBinding};
-use crate::connect::{PoolConnect, VerifyFull, connect_failure, pg_config};
+use crate::binding::PgBinding;
+use crate::connect::{PoolConnect, VerifyFull, pg_config};
 
 /// The `postgres` kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -96,6 +97,24 @@ impl PgConn {
 
 impl Kind for Postgres {
     const NAME: &'static str = "postgres";
+    const SURFACE: Surface = Surface {
+        title: "PostgreSQL",
+        url: binding::URL,
+        binding_types: &["postgresql", "postgres"],
+        binding_files: &["sslmode"],
+        default_passwords: &["postgres"],
+        tls: TlsAdvice {
+            verify_full: "use sslmode=verify-full (or leave sslmode out: attache's default) with sslrootcert",
+            plaintext: "enable TLS on the server and use sslmode=verify-full with sslrootcert",
+            socket: "nothing to do for a local socket; bind a TCP host with verify-full TLS to require TLS",
+            server_tls: "enable TLS on the server (ssl = on)",
+            ca: "sslrootcert / ca.crt",
+            client_cert: "sslcert and sslkey, or tls.crt and tls.key",
+        },
+        no_credential_fix: "require scram-sha-256 (or cert) for this account in pg_hba.conf instead of trust, and give the binding a password file",
+        unknown_fix: "let the account read the catalogs (pg_roles, pg_auth_members, pg_class, pg_namespace, pg_proc, pg_database); until then its privileges are unknown, not assumed",
+        pages: pages::PAGES,
+    };
     type Need = needs::Need;
     type Binding = PgBinding;
     type Conn = PgConn;
@@ -105,62 +124,46 @@ impl Kind for Postgres {
         needs::parse(text)
     }
 
-    fn parse_binding(
-        input: BindingInput,
-        spec: &ResourceSpec,
-    ) -> Result<(PgBinding, Vec<Finding>), Finding> {
-        binding::parse(input, spec)
+    fn parse_binding(input: BindingInput) -> Result<PgBinding, Finding> {
+        binding::parse(input)
     }
 
-    async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<PgConn>, Vec<Finding>> {
-        let b = ctx.binding;
-        let resource = ctx.resource();
-        if b.plaintext && !b.host.value.is_local() {
-            // Already reported by the binding (tls-plaintext, high): do not send credentials.
-            return Err(Vec::new());
-        }
-        if b.plaintext && ctx.spec.policy.tls == attache_core::TlsRequirement::Required {
-            return Err(Vec::new());
-        }
-        let config = pg_config(b, ctx.spec.policy.connect_timeout);
-        let failed = |e: tokio_postgres::Error| vec![connect_failure(resource, b, &e)];
-        let (conn, tls) = if b.plaintext {
-            (
+    async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<PgConn>, Failure> {
+        let config = pg_config(
+            ctx.binding,
+            ctx.spec.policy.connect_timeout,
+            ctx.tls.is_some(),
+        );
+        let (conn, tls) = match ctx.tls {
+            None => (
                 PgConn::spawn(
                     config
                         .connect(tokio_postgres::NoTls)
                         .await
-                        .map_err(failed)?,
+                        .map_err(|e| connect::failure(&e))?,
                 ),
                 None,
-            )
-        } else {
-            let tls = VerifyFull::new(b.tls.client(resource).map_err(|f| vec![f])?);
-            let conn = PgConn::spawn(config.connect(tls.clone()).await.map_err(failed)?);
-            (conn, tls.last_handshake())
+            ),
+            Some(client) => {
+                let tls = VerifyFull::new(client.clone());
+                let conn = config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(|e| connect::failure(&e))?;
+                (PgConn::spawn(conn), tls.last_handshake())
+            }
         };
-        let mut findings = Vec::new();
-        let tcp = matches!(b.host.value, Host::Tcp(_));
-        if tcp && b.password.is_none() && b.tls.identity.is_none() {
-            findings.push(Finding::new(
-                CheckId::CredEmpty,
-                Severity::Critical,
-                resource,
-                format!("{} let account {} in with no password and no client certificate", attache_core::Binding::target(b), b.user.value),
-                "require scram-sha-256 (or cert) for this account in pg_hba.conf instead of trust, and give the binding a password file",
-            ));
-        }
         Ok(Connected {
             conn,
             tls,
-            findings,
+            findings: Vec::new(),
         })
     }
 
     async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut PgConn) -> Inspection {
         let posture = inspect::inspect(&conn.client, ctx.needs).await;
         Inspection {
-            account: checks::account_json(&posture),
+            account: checks::account(&posture),
             findings: checks::judge(ctx.resource(), &posture),
         }
     }
@@ -190,14 +193,14 @@ impl Kind for Postgres {
         pool.close();
     }
 
-    async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Finding> {
+    async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Failure> {
         pool(ctx, None)
     }
 
     async fn client_with(
         ctx: Ctx<'_, Self>,
         conn: PgConn,
-    ) -> Result<deadpool_postgres::Pool, Finding> {
+    ) -> Result<deadpool_postgres::Pool, Failure> {
         pool(ctx, Some(conn.into_parts()))
     }
 }
@@ -207,33 +210,27 @@ impl Kind for Postgres {
 fn pool(
     ctx: Ctx<'_, Postgres>,
     spare: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
-) -> Result<deadpool_postgres::Pool, Finding> {
+) -> Result<deadpool_postgres::Pool, Failure> {
     let b = ctx.binding;
-    let config = pg_config(b, ctx.spec.policy.connect_timeout);
+    let config = pg_config(b, ctx.spec.policy.connect_timeout, ctx.tls.is_some());
     let manager_config = deadpool_postgres::ManagerConfig {
         recycling_method: deadpool_postgres::RecyclingMethod::Fast,
     };
-    let manager = if b.plaintext {
-        let connect = PoolConnect::new(tokio_postgres::NoTls, b, spare);
-        deadpool_postgres::Manager::from_connect(config, connect, manager_config)
-    } else {
-        let tls = VerifyFull::new(b.tls.client(ctx.resource())?);
-        let connect = PoolConnect::new(tls, b, spare);
-        deadpool_postgres::Manager::from_connect(config, connect, manager_config)
+    let manager = match ctx.tls {
+        None => {
+            let connect = PoolConnect::new(tokio_postgres::NoTls, b, spare);
+            deadpool_postgres::Manager::from_connect(config, connect, manager_config)
+        }
+        Some(client) => {
+            let connect = PoolConnect::new(VerifyFull::new(client.clone()), b, spare);
+            deadpool_postgres::Manager::from_connect(config, connect, manager_config)
+        }
     };
     deadpool_postgres::Pool::builder(manager)
-        .max_size(16)
+        .max_size(ctx.spec.policy.pool_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(ctx.spec.policy.connect_timeout))
         .create_timeout(Some(ctx.spec.policy.connect_timeout))
         .build()
-        .map_err(|e| {
-            Finding::new(
-                CheckId::Unreachable,
-                Severity::High,
-                ctx.resource(),
-                format!("could not build the pool: {e}"),
-                "report this as a bug in attache",
-            )
-        })
+        .map_err(|e| Failure::Unreachable(format!("could not build the pool: {e}")))
 }

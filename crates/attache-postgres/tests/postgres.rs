@@ -98,7 +98,7 @@ async fn least_privileged_account_attaches_and_works() {
     );
     assert!(tls.peer_days_left > 300, "{}", tls.peer_days_left);
     let account_json = checked.report.account.as_ref().unwrap();
-    assert_eq!(account_json["user"], account.user.as_str());
+    assert_eq!(account_json.user.as_deref(), Some(account.user.as_str()));
 
     // excess = "deny" and still attaches: nothing beyond the needs.
     let pool = attach::<Postgres>(&m, "db", &env)

@@ -1,15 +1,16 @@
 //! Judging a posture against the needs: `priv-superuser`, `priv-role-admin`, `priv-excess`,
-//! `priv-missing`, `priv-unknown`, and `cred-empty` for a `nopass` account. Pure functions over
+//! what stays unknown, and `cred-empty` for a `nopass` account; each need's state for core,
+//! which judges `priv-missing` and `priv-unknown` from them. Pure functions over
 //! what [`inspect`](crate::inspect) read, so every rule is unit-tested without a server.
 //!
 //! With the rules readable, they are evaluated as Redis evaluates them (in order, categories
 //! expanded from the Redis 7.0 catalog) and compared with the union of the needs. Without,
 //! only what the probes showed is judged, and the rest is said to be unknown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use attache_core::{CheckId, Finding, Severity};
-use serde_json::json;
+use attache_core::{Account, CheckId, Finding, Fix, NeedCheck, Privilege, Severity, Via};
+use serde::Serialize;
 
 use crate::inspect::{
     AclRules, Answer, NOT_PROBED, NeedItem, NeedState, PermissionSet, Posture, Probe, Purpose,
@@ -110,11 +111,8 @@ pub fn judge(resource: &str, p: &Posture, needs: &[Need]) -> Vec<Finding> {
     let mut out = Vec::new();
     let w = wanted(needs);
     match &p.rules {
-        Some(rules) => judge_rules(resource, &p.user, rules, &w, needs, &mut out),
+        Some(rules) => judge_rules(resource, &p.user, rules, &w, &mut out),
         None => judge_probes(resource, p, &w, &mut out),
-    }
-    for what in &p.unknown {
-        out.push(unknown(resource, what.clone(), Vec::new()));
     }
     out
 }
@@ -131,14 +129,7 @@ fn unknown(resource: &str, message: String, evidence: Vec<String>) -> Finding {
     .with_evidence(evidence)
 }
 
-fn judge_rules(
-    resource: &str,
-    user: &str,
-    rules: &AclRules,
-    w: &Wanted,
-    needs: &[Need],
-    out: &mut Vec<Finding>,
-) {
+fn judge_rules(resource: &str, user: &str, rules: &AclRules, w: &Wanted, out: &mut Vec<Finding>) {
     let catalog = Catalog::get();
     if rules.flags.iter().any(|f| f == "nopass") && user != "default" {
         out.push(Finding::new(
@@ -298,8 +289,11 @@ fn judge_rules(
             out,
         );
     }
+}
 
-    // What each need asks for, against every set.
+/// What each need asks for, against every set of the account's rules.
+fn rule_items(rules: &AclRules, needs: &[Need]) -> Vec<(NeedItem, NeedState)> {
+    let catalog = Catalog::get();
     let sets: Vec<(&PermissionSet, CommandSet)> = rules
         .sets()
         .map(|s| (s, CommandSet::from_rules(&s.commands)))
@@ -383,7 +377,7 @@ fn judge_rules(
             ));
         }
     }
-    need_findings(resource, user, &items, out);
+    items
 }
 
 fn set_evidence(set: &PermissionSet) -> Vec<String> {
@@ -442,49 +436,6 @@ fn excess_findings(
             )
             .with_evidence(medium),
         );
-    }
-}
-
-fn need_findings(
-    resource: &str,
-    user: &str,
-    items: &[(NeedItem, NeedState)],
-    out: &mut Vec<Finding>,
-) {
-    let mut missing: BTreeMap<&str, (Vec<String>, Vec<&str>)> = BTreeMap::new();
-    let mut unknowns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (item, state) in items {
-        match state {
-            NeedState::Granted => {}
-            NeedState::Missing(why) => {
-                let entry = missing.entry(&item.from).or_default();
-                entry.0.push(format!("{} is not granted: {why}", item.what));
-                entry.1.push(&item.grant);
-            }
-            NeedState::Unknown(why) => unknowns
-                .entry(&item.from)
-                .or_default()
-                .push(format!("{}: {why}", item.what)),
-        }
-    }
-    for (need, (lines, grants)) in missing {
-        out.push(
-            Finding::new(
-                CheckId::PrivMissing,
-                Severity::High,
-                resource,
-                format!("need `{need}` is not met"),
-                format!("ACL SETUSER {user} {}", grants.join(" ")),
-            )
-            .with_evidence(lines),
-        );
-    }
-    for (need, lines) in unknowns {
-        out.push(unknown(
-            resource,
-            format!("whether need `{need}` is met is not fully known"),
-            lines,
-        ));
     }
 }
 
@@ -553,7 +504,6 @@ fn judge_probes(resource: &str, p: &Posture, w: &Wanted, out: &mut Vec<Finding>)
         }
     }
     excess_findings(resource, user, high, medium, remedies, out);
-    need_findings(resource, user, &p.needs, out);
 
     let probed: Vec<String> = p
         .probes
@@ -584,56 +534,192 @@ fn judge_probes(resource: &str, p: &Posture, w: &Wanted, out: &mut Vec<Finding>)
     ));
 }
 
-/// The account's posture as reports show it (no password hash, no random probe names).
-pub fn account_json(p: &Posture) -> serde_json::Value {
-    let set_json = |s: &PermissionSet| {
-        json!({
-            "commands": s.commands.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
-            "keys": s.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "channels": s.channels.iter().map(|c| format!("&{c}")).collect::<Vec<_>>(),
-        })
-    };
-    let rules = p.rules.as_ref().map(|r| {
-        let mut v = set_json(&r.root);
-        v["flags"] = json!(r.flags);
-        v["selectors"] = json!(r.selectors.iter().map(set_json).collect::<Vec<_>>());
-        v
-    });
-    let probes: Vec<serde_json::Value> = p
+/// Each need item and whether the account holds it: from its rules where it may read them,
+/// else from the probes.
+pub fn need_items(p: &Posture, needs: &[Need]) -> Vec<(NeedItem, NeedState)> {
+    match &p.rules {
+        Some(rules) => rule_items(rules, needs),
+        None => p.needs.clone(),
+    }
+}
+
+/// The account's own rules (or one selector's), as reports show them.
+#[derive(Serialize)]
+struct SetView {
+    commands: String,
+    keys: Vec<String>,
+    channels: Vec<String>,
+}
+
+impl SetView {
+    fn of(s: &PermissionSet) -> SetView {
+        SetView {
+            commands: s
+                .commands
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            keys: s.keys.iter().map(ToString::to_string).collect(),
+            channels: s.channels.iter().map(|c| format!("&{c}")).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RulesView {
+    #[serde(flatten)]
+    root: SetView,
+    flags: Vec<String>,
+    selectors: Vec<SetView>,
+}
+
+#[derive(Serialize)]
+struct ProbeView {
+    command: String,
+    entry: String,
+    purpose: &'static str,
+    answer: &'static str,
+}
+
+/// What only Redis accounts have, reported beside core's fields (no password hash, no random
+/// probe names).
+#[derive(Serialize)]
+struct Extension {
+    /// `ACL GETUSER`'s answer, where the account may read it.
+    rules: Option<RulesView>,
+    /// Why it could not, when it could not.
+    rules_refused: Option<String>,
+    /// The probes run instead.
+    probes: Vec<ProbeView>,
+}
+
+/// The account's posture in core's model.
+pub fn account(p: &Posture, db: i64, needs: &[Need]) -> Account {
+    let user = &p.user;
+    let mut privileges = Vec::new();
+    if let Some(rules) = &p.rules {
+        for (i, set) in rules.sets().enumerate() {
+            let view = SetView::of(set);
+            let selector = if i == 0 {
+                String::new()
+            } else {
+                format!(" (selector {i})")
+            };
+            privileges.push(Privilege {
+                privilege: view.commands,
+                on: format!(
+                    "keys {}; channels {}{selector}",
+                    words(view.keys),
+                    words(view.channels)
+                ),
+                via: Via::Directly,
+                grantable: false,
+            });
+        }
+    }
+    for x in p
         .probes
         .iter()
-        .map(|x| {
-            json!({
-                "command": x.shown,
-                "entry": x.entry,
-                "purpose": match x.purpose {
-                    Purpose::Need => "need",
-                    Purpose::Excess => "excess",
-                    Purpose::WideKeys => "wide-keys",
-                    Purpose::WideChannels => "wide-channels",
+        .filter(|x| x.answer.command_allowed() == Some(true))
+    {
+        privileges.push(Privilege {
+            privilege: format!("+{}", x.entry),
+            on: format!("what a probe reached (`{}`)", x.shown),
+            via: Via::Directly,
+            grantable: false,
+        });
+    }
+    let needs = need_items(p, needs)
+        .into_iter()
+        .map(|(item, state)| NeedCheck {
+            need: item.from,
+            what: item.what.clone(),
+            implied: false,
+            state: match state {
+                NeedState::Granted => attache_core::NeedState::Granted,
+                NeedState::Missing(why) => attache_core::NeedState::Missing {
+                    detail: format!("{} is not granted: {why}", item.what),
+                    fix: Some(Fix::new(
+                        format!("ACL SETUSER {user} "),
+                        item.grant,
+                        " ",
+                        "",
+                    )),
                 },
-                "answer": match &x.answer {
-                    Answer::Ran => "allowed",
-                    Answer::CommandDenied => "command-denied",
-                    Answer::KeyDenied => "key-denied",
-                    Answer::ChannelDenied => "channel-denied",
-                    Answer::Unknown(_) => "unknown",
+                NeedState::Unknown(why) => attache_core::NeedState::Unknown {
+                    detail: format!("{}: {why}", item.what),
                 },
-            })
+            },
         })
         .collect();
-    json!({
-        "user": p.user,
-        "rules": rules,
-        "rules_refused": p.rules_refused,
-        "probes": probes,
-        "unknown": p.unknown,
+    let probes = p
+        .probes
+        .iter()
+        .map(|x| ProbeView {
+            command: x.shown.clone(),
+            entry: x.entry.clone(),
+            purpose: match x.purpose {
+                Purpose::Need => "need",
+                Purpose::Excess => "excess",
+                Purpose::WideKeys => "wide-keys",
+                Purpose::WideChannels => "wide-channels",
+            },
+            answer: match &x.answer {
+                Answer::Ran => "allowed",
+                Answer::CommandDenied => "command-denied",
+                Answer::KeyDenied => "key-denied",
+                Answer::ChannelDenied => "channel-denied",
+                Answer::Unknown(_) => "unknown",
+            },
+        })
+        .collect();
+    Account {
+        user: Some(user.clone()),
+        database: Some(db.to_string()),
+        attributes: p
+            .rules
+            .as_ref()
+            .map(|r| r.flags.clone())
+            .unwrap_or_default(),
+        privileges,
+        unknown: p.unknown.clone(),
+        needs,
+        ..Account::default()
+    }
+    .with_extension(&Extension {
+        rules: p.rules.as_ref().map(|r| RulesView {
+            root: SetView::of(&r.root),
+            flags: r.flags.clone(),
+            selectors: r.selectors.iter().map(SetView::of).collect(),
+        }),
+        rules_refused: p.rules_refused.clone(),
+        probes,
     })
+}
+
+fn words(v: Vec<String>) -> String {
+    if v.is_empty() {
+        "(none)".to_owned()
+    } else {
+        v.join(" ")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Everything judged of a posture: this kind's findings and core's judgement of the needs.
+    fn judge(resource: &str, p: &Posture, needs: &[Need]) -> Vec<Finding> {
+        let mut out = super::judge(resource, p, needs);
+        out.extend(attache_core::account::judge(
+            resource,
+            &account(p, 0, needs),
+            "fix",
+        ));
+        out
+    }
     use crate::needs::{Word, parse, parse_word, split_words};
 
     fn needs() -> Vec<Need> {

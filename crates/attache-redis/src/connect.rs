@@ -1,5 +1,5 @@
 //! Connecting: verify-full TLS through attache's own rustls client, then the redis-rs protocol
-//! over that stream; every failure turned into a finding that names the resource.
+//! over that stream; every failure mapped to the [`Failure`] that says what happened.
 //!
 //! # What redis-rs 1.8 does with TLS (read in its source, `connection.rs`, `tls.rs`, `aio/tokio.rs`)
 //!
@@ -36,8 +36,8 @@
 use std::io;
 use std::time::Duration;
 
-use attache_core::tls::{Roots, TlsClient, TlsFacts, certificate_failure, tls_failure};
-use attache_core::{Binding as _, CheckId, Finding, Severity};
+use attache_core::tls::{Roots, TlsClient, TlsFacts};
+use attache_core::{Binding as _, CheckId, Failure, Finding, Severity};
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, ClientTlsConfig, ConnectionAddr, ConnectionInfo, ErrorKind,
@@ -90,17 +90,19 @@ pub fn redis_info(b: &RedisBinding) -> RedisConnectionInfo {
     info
 }
 
-/// The redis-rs address and login of a binding, for the app's client. TLS is never `insecure`.
-pub fn connection_info(b: &RedisBinding) -> Result<ConnectionInfo, RedisError> {
-    let addr = if b.plaintext {
-        ConnectionAddr::Tcp(b.host.value.clone(), b.port.value)
-    } else {
+/// The redis-rs address and login of a binding, for the app's client: TLS (never `insecure`)
+/// unless core allowed plaintext (`tls` false).
+pub fn connection_info(b: &RedisBinding, tls: bool) -> Result<ConnectionInfo, RedisError> {
+    let host = b.host().to_owned();
+    let addr = if tls {
         ConnectionAddr::TcpTls {
-            host: b.host.value.clone(),
+            host,
             port: b.port.value,
             insecure: false,
             tls_params: None,
         }
+    } else {
+        ConnectionAddr::Tcp(host, b.port.value)
     };
     Ok(addr
         .into_connection_info()?
@@ -108,23 +110,21 @@ pub fn connection_info(b: &RedisBinding) -> Result<ConnectionInfo, RedisError> {
 }
 
 /// The binding's CA and client certificate as redis-rs takes them (PEM bytes). A file that
-/// cannot be read is `binding-invalid`, naming the field and its source.
-pub fn tls_certificates(b: &RedisBinding, resource: &str) -> Result<TlsCertificates, Finding> {
-    let read = |path: &std::path::Path, field: &str, source: &attache_core::Source| {
-        std::fs::read(path).map_err(|e| {
-            attache_core::discover::binding_invalid(
-                resource,
-                field,
-                source,
-                format!("cannot read {}: {}", path.display(), e.kind()),
-            )
+/// cannot be read is a [`Failure::BindingFile`] naming the field and its source.
+pub fn tls_certificates(b: &RedisBinding) -> Result<TlsCertificates, Failure> {
+    let read = |path: &std::path::Path, field: &'static str, source: &attache_core::Source| {
+        std::fs::read(path).map_err(|e| Failure::BindingFile {
+            field,
+            source: source.clone(),
+            why: format!("cannot read {}: {}", path.display(), e.kind()),
         })
     };
-    let root_cert = match &b.tls.roots {
+    let tls = &b.transport.tls;
+    let root_cert = match &tls.roots {
         Roots::System => None,
         Roots::PemFile(f) => Some(read(&f.value, "CA certificate", &f.source)?),
     };
-    let client_tls = match &b.tls.identity {
+    let client_tls = match &tls.identity {
         None => None,
         Some(id) => Some(ClientTlsConfig {
             client_cert: read(&id.cert.value, "client certificate", &id.cert.source)?,
@@ -137,49 +137,42 @@ pub fn tls_certificates(b: &RedisBinding, resource: &str) -> Result<TlsCertifica
     })
 }
 
-async fn tcp(b: &RedisBinding, resource: &str) -> Result<TcpStream, Finding> {
-    let stream = TcpStream::connect((b.host.value.as_str(), b.port.value))
+async fn tcp(b: &RedisBinding) -> Result<TcpStream, Failure> {
+    let stream = TcpStream::connect((b.host(), b.port.value))
         .await
-        .map_err(|e| {
-            Finding::new(
-                CheckId::Unreachable,
-                Severity::High,
-                resource,
-                format!("{}: cannot connect: {e}", b.target()),
-                "check the host and port in the binding and that the server is up and reachable from here",
-            )
-        })?;
+        .map_err(|e| Failure::Unreachable(format!("cannot connect: {e}")))?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
 }
 
-/// Connects as the binding's account: TCP, verify-full TLS ([`TlsClient::handshake`]), then
-/// AUTH over the verified stream, then `ACL WHOAMI`. Returns the connection and the facts of
-/// the handshake (`None` for plaintext to loopback).
+/// Connects as the binding's account: TCP, verify-full TLS ([`TlsClient::handshake`]) unless
+/// core allowed plaintext (`tls` is `None`), then AUTH over the verified stream, then `ACL
+/// WHOAMI`. Returns the connection and the facts of the handshake.
 pub async fn open(
     b: &RedisBinding,
-    resource: &str,
+    tls: Option<&TlsClient>,
     response_timeout: Duration,
-) -> Result<(RedisConn, Option<TlsFacts>), Finding> {
-    let stream = tcp(b, resource).await?;
+) -> Result<(RedisConn, Option<TlsFacts>), Failure> {
+    let stream = tcp(b).await?;
     let config = AsyncConnectionConfig::new().set_response_timeout(Some(response_timeout));
     let info = redis_info(b);
-    let failed = |e: RedisError| connect_failure(resource, b, &e);
-    let (conn, driver, facts) = if b.plaintext {
-        let (conn, driver) = MultiplexedConnection::new_with_config(&info, stream, config)
-            .await
-            .map_err(failed)?;
-        (conn, tokio::spawn(driver), None)
-    } else {
-        let client = b.tls.client(resource)?;
-        let (tls, facts) = client
-            .handshake(&b.host.value, stream)
-            .await
-            .map_err(|e| handshake_failure(resource, b, &e))?;
-        let (conn, driver) = MultiplexedConnection::new_with_config(&info, tls, config)
-            .await
-            .map_err(failed)?;
-        (conn, tokio::spawn(driver), Some(facts))
+    let (conn, driver, facts) = match tls {
+        None => {
+            let (conn, driver) = MultiplexedConnection::new_with_config(&info, stream, config)
+                .await
+                .map_err(|e| failure(&e))?;
+            (conn, tokio::spawn(driver), None)
+        }
+        Some(client) => {
+            let (tls, facts) = client
+                .handshake(b.host(), stream)
+                .await
+                .map_err(|e| handshake_failure(&e))?;
+            let (conn, driver) = MultiplexedConnection::new_with_config(&info, tls, config)
+                .await
+                .map_err(|e| failure(&e))?;
+            (conn, tokio::spawn(driver), Some(facts))
+        }
     };
     let mut conn = RedisConn {
         conn,
@@ -193,7 +186,7 @@ pub async fn open(
     conn.whoami = match whoami {
         Ok(name) => Ok(name),
         Err(e) if e.code() == Some("NOPERM") => Err(server_message(&e)),
-        Err(e) => return Err(failed(e)),
+        Err(e) => return Err(failure(&e)),
     };
     Ok((conn, facts))
 }
@@ -217,12 +210,12 @@ pub async fn unauthenticated_login(
     tls: Option<&TlsClient>,
     timeout: Duration,
 ) -> Option<Finding> {
-    let stream = tcp(b, resource).await.ok()?;
+    let stream = tcp(b).await.ok()?;
     let info = RedisConnectionInfo::default().set_skip_set_lib_name();
     let config = AsyncConnectionConfig::new().set_response_timeout(Some(timeout));
     let (mut conn, task) = match tls {
         Some(client) => {
-            let (stream, _) = client.handshake(&b.host.value, stream).await.ok()?;
+            let (stream, _) = client.handshake(b.host(), stream).await.ok()?;
             let (conn, driver) = MultiplexedConnection::new_with_config(&info, stream, config)
                 .await
                 .ok()?;
@@ -269,138 +262,62 @@ pub async fn unauthenticated_login(
     }
 }
 
-fn where_ca(b: &RedisBinding) -> String {
-    match &b.tls.roots {
-        Roots::System => "the system trust store".to_owned(),
-        Roots::PemFile(f) => format!("{} ({})", f.value.display(), f.source),
-    }
+/// A failed TLS handshake of attache's own client. Nothing was sent.
+fn handshake_failure(err: &io::Error) -> Failure {
+    Failure::from_tls(err).unwrap_or_else(|| Failure::Handshake(err.to_string()))
 }
 
-fn tls_remedy(b: &RedisBinding) -> &'static str {
-    if b.tls.identity.is_none() {
-        "check that the server speaks TLS 1.2 or later on this port; if it demands a client \
-         certificate (tls-auth-clients yes), give the binding one (tls.crt and tls.key, or \
-         ssl_certfile and ssl_keyfile)"
-    } else {
-        "check that the server speaks TLS 1.2 or later on this port and that it trusts the CA \
-         that signed the binding's client certificate (tls-ca-cert-file)"
-    }
-}
-
-/// Turns a failed TLS handshake into the finding that says what happened. Nothing was sent.
-pub fn handshake_failure(resource: &str, b: &RedisBinding, err: &io::Error) -> Finding {
-    let target = b.target();
-    if let Some(why) = certificate_failure(err) {
-        return Finding::new(
-            CheckId::TlsCertInvalid,
-            Severity::High,
-            resource,
-            format!("{target}: {why}; attache refused the connection and sent no credentials"),
-            "give the binding the CA that signed the server's certificate (ssl_ca_certs / ca.crt), and make sure the certificate names the host in the binding and is in date",
-        )
-        .with_evidence([format!("CA from {}", where_ca(b))]);
-    }
-    let why = tls_failure(err).unwrap_or_else(|| err.to_string());
-    Finding::new(
-        CheckId::Unreachable,
-        Severity::High,
-        resource,
-        format!("{target}: the TLS handshake failed: {why}"),
-        tls_remedy(b),
-    )
-}
-
-/// Turns a failure of redis-rs (login, first command, or building the app's client) into a
-/// finding. redis-rs's errors never carry the password.
-pub fn connect_failure(resource: &str, b: &RedisBinding, err: &RedisError) -> Finding {
-    let target = b.target();
-    let user = b.user_name();
+/// The one mapping of redis-rs's errors (login, first command, or building the app's client)
+/// to what happened: by error kind and the server's error code where there is one. redis-rs
+/// keeps an I/O error behind an `Arc`, which hides rustls's error from the source chain; its
+/// text is matched here, and only here, for a certificate rustls refused (the app's client
+/// against a man in the middle, `tests/redis.rs`) and for an alert after the handshake (a
+/// server demanding a client certificate). redis-rs's errors never carry the password.
+pub fn failure(err: &RedisError) -> Failure {
     if err.kind() == ErrorKind::AuthenticationFailed || err.code() == Some("WRONGPASS") {
-        let message = if b.password.is_none() {
-            format!(
-                "{target}: the server refused user {user} with no password (the binding has none)"
-            )
-        } else {
-            format!(
-                "{target}: the server refused the credentials of user {user} (wrong password, or the user is off or does not exist)"
-            )
-        };
-        return Finding::new(
-            CheckId::AuthFailed,
-            Severity::High,
-            resource,
-            message,
-            "check the user and password in the binding (a rotated password may not be deployed yet) and that the user is `on` (ACL GETUSER as an admin)",
-        );
+        return Failure::AuthRefused(server_message(err));
     }
     if err.code() == Some("NOAUTH") {
-        return Finding::new(
-            CheckId::AuthFailed,
-            Severity::High,
-            resource,
-            format!("{target}: the server asked for a password and the binding has none"),
-            "give the password in a file named by <NAME>_PASSWORD_FILE or the service binding's password file",
-        );
+        return Failure::PasswordRequired;
     }
-    let text = error_chain(err);
-    // redis-rs keeps the I/O error behind an `Arc`, which hides rustls's error from the source
-    // chain: fall back to its text.
-    let why = certificate_failure(err).or_else(|| {
-        text.find("invalid peer certificate")
-            .map(|at| text[at..].to_owned())
-    });
-    if let Some(why) = why {
-        return Finding::new(
-            CheckId::TlsCertInvalid,
-            Severity::High,
-            resource,
-            format!("{target}: {why}; the connection was refused"),
-            "give the binding the CA that signed the server's certificate (ssl_ca_certs / ca.crt), and make sure the certificate names the host in the binding and is in date",
-        )
-        .with_evidence([format!("CA from {}", where_ca(b))]);
+    if let Some(tls) = Failure::from_tls(err) {
+        return tls;
     }
-    if let Some(why) = tls_failure(err).or_else(|| {
-        (text.contains("alert") || text.contains("CertificateRequired")).then(|| text.clone())
-    }) {
-        return Finding::new(
-            CheckId::Unreachable,
-            Severity::High,
-            resource,
-            format!("{target}: TLS failed after the handshake: {why}"),
-            tls_remedy(b),
-        );
+    let text = attache_core::failure::chain(err);
+    if let Some(at) = text.find("invalid peer certificate") {
+        return Failure::CertificateInvalid(text[at..].to_owned());
+    }
+    if text.contains("alert") || text.contains("CertificateRequired") {
+        return Failure::Handshake(text);
     }
     if err.is_timeout() {
-        return Finding::new(
-            CheckId::Unreachable,
-            Severity::High,
-            resource,
-            format!("{target}: the server did not answer in time"),
-            "check that the server is up and speaks the Redis protocol on this port (with TLS for rediss://); raise policy.connect_timeout if the network is slow",
-        );
+        return Failure::TimedOut;
     }
-    Finding::new(
-        CheckId::Unreachable,
-        Severity::High,
-        resource,
-        format!("{target}: {text}"),
-        if b.plaintext {
-            "check the host and port; a server that only speaks TLS closes a plaintext connection: use rediss://"
-        } else {
-            "check the host and port in the binding and that the server is up and reachable from here"
-        },
-    )
+    Failure::Unreachable(text)
 }
 
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text = format!("{text}: {s}");
-        }
-        cur = e.source();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_by_kind_and_code_before_text() {
+        let wrong: RedisError = (ErrorKind::AuthenticationFailed, "WRONGPASS").into();
+        assert!(matches!(failure(&wrong), Failure::AuthRefused(_)));
+        let io = io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            failure(&RedisError::from(io)),
+            Failure::CertificateInvalid("invalid peer certificate: UnknownIssuer".into())
+        );
+        let io = io::Error::other("received fatal alert: CertificateRequired");
+        assert!(matches!(
+            failure(&RedisError::from(io)),
+            Failure::Handshake(_)
+        ));
+        let io = io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        assert!(matches!(
+            failure(&RedisError::from(io)),
+            Failure::Unreachable(_)
+        ));
     }
-    text
 }

@@ -14,7 +14,7 @@
 //!
 //! The app receives a [`redis::aio::ConnectionManager`]: the multiplexed async connection
 //! redis-rs recommends for applications, cheap to clone and share between tasks, and it
-//! reconnects by itself ([`RECONNECT_RETRIES`] retries with backoff), which is what a stateless process wants
+//! reconnects by itself (the policy's `reconnect_retries`, 3 by default, with backoff), which is what a stateless process wants
 //! from an attached resource. It is built with the binding's CA and client certificate (verified
 //! in full by redis-rs: see [`connect`]), the account's credentials, and the policy's
 //! `connect_timeout` as both its connection and its response timeout. It skips
@@ -42,22 +42,18 @@ pub mod checks;
 pub mod connect;
 pub mod inspect;
 pub mod needs;
+mod pages;
 pub mod provision;
 
-use attache_core::discover::BindingInput;
 use attache_core::{
-    Binding as _, CheckId, Connected, Ctx, Finding, Inspection, Kind, Provision, ResourceSpec,
-    Severity, TlsRequirement,
+    BindingInput, Connected, Ctx, Failure, Finding, Inspection, Kind, Provision, ResourceSpec,
+    Surface, TlsAdvice,
 };
 pub use redis;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::binding::RedisBinding;
-use crate::connect::{RedisConn, connect_failure};
-
-/// How many times the app's client retries a failed (re)connection, with exponential backoff
-/// from 100 ms, before a command fails.
-pub const RECONNECT_RETRIES: usize = 3;
+use crate::connect::RedisConn;
 
 /// The `redis` kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,6 +61,24 @@ pub struct Redis;
 
 impl Kind for Redis {
     const NAME: &'static str = "redis";
+    const SURFACE: Surface = Surface {
+        title: "Redis",
+        url: binding::URL,
+        binding_types: &["redis"],
+        binding_files: &["ssl", "sslmode"],
+        default_passwords: &["redis"],
+        tls: TlsAdvice {
+            verify_full: "remove it, and give the binding the server's CA (ssl_ca_certs, ca.crt) if the certificate is not signed by a public CA",
+            plaintext: "enable TLS on the server (tls-port, and port 0 for the plaintext port) and use a rediss:// URL",
+            socket: "bind a TCP host with rediss://",
+            server_tls: "enable TLS on the server (tls-port, and port 0 for the plaintext port)",
+            ca: "ssl_ca_certs / ca.crt",
+            client_cert: "tls.crt and tls.key, or ssl_certfile and ssl_keyfile",
+        },
+        no_credential_fix: "give the user a password (`ACL SETUSER <user> resetpass >…`) and the binding a password file",
+        unknown_fix: "have an admin compare `ACL GETUSER <user>` with `attache grants`; attache does not ask for +acl|getuser, which would let the account read every user's rules and password hashes",
+        pages: pages::PAGES,
+    };
     type Need = needs::Need;
     type Binding = RedisBinding;
     type Conn = RedisConn;
@@ -74,32 +88,17 @@ impl Kind for Redis {
         needs::parse(text)
     }
 
-    fn parse_binding(
-        input: BindingInput,
-        spec: &ResourceSpec,
-    ) -> Result<(RedisBinding, Vec<Finding>), Finding> {
-        binding::parse(input, spec)
+    fn parse_binding(input: BindingInput) -> Result<RedisBinding, Finding> {
+        binding::parse(input)
     }
 
-    async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<RedisConn>, Vec<Finding>> {
+    async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<RedisConn>, Failure> {
         let b = ctx.binding;
-        let resource = ctx.resource();
-        if b.plaintext && (!b.is_loopback() || ctx.spec.policy.tls == TlsRequirement::Required) {
-            // Already reported by the binding (tls-plaintext, high): do not send credentials.
-            return Err(Vec::new());
-        }
-        let (conn, tls) = connect::open(b, resource, ctx.spec.policy.inspect_timeout)
-            .await
-            .map_err(|f| vec![f])?;
-        let client = if b.plaintext {
-            None
-        } else {
-            Some(b.tls.client(resource).map_err(|f| vec![f])?)
-        };
+        let (conn, tls) = connect::open(b, ctx.tls, ctx.spec.policy.inspect_timeout).await?;
         let findings = connect::unauthenticated_login(
             b,
-            resource,
-            client.as_ref(),
+            ctx.resource(),
+            ctx.tls,
             ctx.spec.policy.connect_timeout,
         )
         .await
@@ -115,40 +114,26 @@ impl Kind for Redis {
     async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut RedisConn) -> Inspection {
         let posture = inspect::inspect(conn, ctx.needs, ctx.binding.user_name()).await;
         Inspection {
-            account: checks::account_json(&posture),
+            account: checks::account(&posture, ctx.binding.db.value, ctx.needs),
             findings: checks::judge(ctx.resource(), &posture, ctx.needs),
         }
     }
 
-    async fn client(ctx: Ctx<'_, Self>) -> Result<ConnectionManager, Finding> {
+    async fn client(ctx: Ctx<'_, Self>) -> Result<ConnectionManager, Failure> {
         let b = ctx.binding;
-        let resource = ctx.resource();
-        if b.plaintext && !b.is_loopback() {
-            return Err(Finding::new(
-                CheckId::TlsPlaintext,
-                Severity::High,
-                resource,
-                format!(
-                    "{}: plaintext beyond this machine; attache does not connect",
-                    b.target()
-                ),
-                "use a rediss:// URL",
-            ));
-        }
         attache_core::tls::install_provider();
-        let failed = |e: redis::RedisError| connect_failure(resource, b, &e);
-        let info = connect::connection_info(b).map_err(failed)?;
-        let client = if b.plaintext {
-            redis::Client::open(info)
-        } else {
-            redis::Client::build_with_tls(info, connect::tls_certificates(b, resource)?)
+        let failed = |e: redis::RedisError| connect::failure(&e);
+        let info = connect::connection_info(b, ctx.tls.is_some()).map_err(failed)?;
+        let client = match ctx.tls {
+            None => redis::Client::open(info),
+            Some(_) => redis::Client::build_with_tls(info, connect::tls_certificates(b)?),
         }
         .map_err(failed)?;
         let timeout = ctx.spec.policy.connect_timeout;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
-            .set_number_of_retries(RECONNECT_RETRIES);
+            .set_number_of_retries(ctx.spec.policy.reconnect_retries);
         ConnectionManager::new_with_config(client, config)
             .await
             .map_err(failed)

@@ -15,14 +15,23 @@
 //! ```
 //!
 //! Each kind sits behind a feature of the same name (`postgres` is on by default); features add
-//! kinds, they never change a default.
+//! kinds, they never change a default. Every kind's module has the same shape: the kind
+//! (`Postgres`), the driver crates its client comes from, `Client` (what the app gets), and
+//! `Attached` (the handle that swaps and rotates at runtime), `attach` for a one-off attach.
 
 pub use attache_core::*;
 
-/// PostgreSQL: bindings, verify-full connections, privileges, and a `deadpool_postgres::Pool`.
+/// PostgreSQL: libpq bindings, verify-full connections, privileges read from the catalogs.
 #[cfg(feature = "postgres")]
 pub mod postgres {
-    pub use attache_postgres::*;
+    pub use attache_postgres::{Postgres, deadpool_postgres, tokio_postgres};
+
+    /// What the app gets: a `deadpool_postgres::Pool` whose every connection is verify-full.
+    pub type Client = deadpool_postgres::Pool;
+
+    /// A PostgreSQL resource that can be swapped and rotated while the app runs: `db.get()`
+    /// gives the current [`Client`].
+    pub type Attached = crate::Attached<Postgres>;
 
     /// Attaches PostgreSQL resource `name` of `manifest`, reading bindings from the process
     /// environment. Returns a pool whose every connection is verify-full, or the findings that
@@ -30,49 +39,55 @@ pub mod postgres {
     pub async fn attach(
         manifest: &crate::Manifest,
         name: &str,
-    ) -> Result<deadpool_postgres::Pool, crate::AttachError> {
-        attache_core::attach::<Postgres>(manifest, name, &crate::Environment::from_process()).await
+    ) -> Result<Client, crate::AttachError> {
+        crate::attach::<Postgres>(manifest, name, &crate::Environment::from_process()).await
     }
-
-    /// A PostgreSQL resource that can be swapped and rotated while the app runs:
-    /// `db.get()` gives the current `deadpool_postgres::Pool`.
-    pub type AttachedPool = crate::Attached<Postgres>;
 }
 
 /// MySQL and MariaDB: bindings, verify-identity connections, privileges from `SHOW GRANTS`.
 #[cfg(feature = "mysql")]
 pub mod mysql {
-    pub use attache_mysql::*;
+    pub use attache_mysql::{Mysql, Pool, mysql_async};
+
+    /// What the app gets: a bounded `mysql_async::Pool` (through [`Pool`]'s `Deref`) whose
+    /// connections are TLS verified and whose `Debug` hides the password.
+    pub type Client = Pool;
+
+    /// A MySQL/MariaDB resource that can be swapped and rotated while the app runs:
+    /// `db.get()` gives the current [`Client`].
+    pub type Attached = crate::Attached<Mysql>;
 
     /// Attaches MySQL/MariaDB resource `name` of `manifest`, reading bindings from the process
     /// environment.
     pub async fn attach(
         manifest: &crate::Manifest,
         name: &str,
-    ) -> Result<Pool, crate::AttachError> {
-        attache_core::attach::<Mysql>(manifest, name, &crate::Environment::from_process()).await
+    ) -> Result<Client, crate::AttachError> {
+        crate::attach::<Mysql>(manifest, name, &crate::Environment::from_process()).await
     }
-
-    /// A MySQL/MariaDB resource that can be swapped and rotated while the app runs.
-    pub type AttachedPool = crate::Attached<Mysql>;
 }
 
 /// Redis: bindings, verify-full connections, ACL privileges read or probed through the account.
 #[cfg(feature = "redis")]
 pub mod redis {
-    pub use attache_redis::*;
+    pub use attache_redis::{Redis, redis};
+
+    /// What the app gets: redis-rs's multiplexed `ConnectionManager`, verify-full, reconnecting
+    /// by itself.
+    pub type Client = redis::aio::ConnectionManager;
+
+    /// A Redis resource that can be swapped and rotated while the app runs: `cache.get()`
+    /// gives the current [`Client`].
+    pub type Attached = crate::Attached<Redis>;
 
     /// Attaches Redis resource `name` of `manifest`, reading bindings from the process
     /// environment.
     pub async fn attach(
         manifest: &crate::Manifest,
         name: &str,
-    ) -> Result<redis::aio::ConnectionManager, crate::AttachError> {
-        attache_core::attach::<Redis>(manifest, name, &crate::Environment::from_process()).await
+    ) -> Result<Client, crate::AttachError> {
+        crate::attach::<Redis>(manifest, name, &crate::Environment::from_process()).await
     }
-
-    /// A Redis resource that can be swapped and rotated while the app runs.
-    pub type AttachedClient = crate::Attached<Redis>;
 }
 
 /// A registry of every kind this build enabled, for tools that handle any manifest.

@@ -1,6 +1,6 @@
 //! The signup service: a small stateless web service with no security code of its own.
 //!
-//! Its database is attached through attache ([`attache::postgres::AttachedPool`]): the
+//! Its database is attached through attache ([`attache::postgres::Attached`]): the
 //! manifest (`attache.toml`) says what it needs, the environment says where the database is,
 //! and attache verifies TLS and the account's privileges, swaps the database or a rotated
 //! password at runtime, and reports status for `/readyz`. The service keeps nothing locally:
@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use attache::postgres::AttachedPool;
+use attache::postgres;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,7 @@ use serde_json::json;
 #[derive(Clone)]
 pub struct AppState {
     /// The `db` resource.
-    pub db: AttachedPool,
+    pub db: postgres::Attached,
 }
 
 /// The service's routes.

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use attache::postgres::AttachedPool;
+use attache::postgres;
 use attache::{Environment, Manifest};
 use signup::{AppState, app};
 use tokio::signal::unix::{SignalKind, signal};
@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("ATTACHE_MANIFEST").unwrap_or_else(|_| "attache.toml".to_owned());
     let manifest = Manifest::load(&manifest_path)?;
     // Refused (superuser, missing grant, unverified TLS, …): exit with the reasons.
-    let db = AttachedPool::attach(&manifest, "db", Environment::from_process()).await?;
+    let db = postgres::Attached::attach(&manifest, "db", Environment::from_process()).await?;
     let _watch = db.watch();
 
     let mut hangup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use attache::postgres::{AttachedPool, Postgres};
+use attache::postgres::{self, Postgres};
 use attache::{Environment, Kind, Manifest, Secret};
 use attache_testkit::{BindingDir, PgServer, TestAccount};
 use serde_json::{Value, json};
@@ -36,7 +36,7 @@ fn provisioned(server: &PgServer, user: &str) -> TestAccount {
 }
 
 /// Serves the app on 127.0.0.1:<ephemeral>; returns its base URL.
-async fn serve(db: AttachedPool) -> String {
+async fn serve(db: postgres::Attached) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -57,7 +57,9 @@ async fn signups_are_stored_read_back_and_survive_a_live_database_swap() {
         "SERVICE_BINDING_ROOT",
         root.path().to_string_lossy().into_owned(),
     )]);
-    let db = AttachedPool::attach(&manifest(), "db", env).await.unwrap();
+    let db = postgres::Attached::attach(&manifest(), "db", env)
+        .await
+        .unwrap();
     let base = serve(db.clone()).await;
     let http = reqwest::Client::new();
 

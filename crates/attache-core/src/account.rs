@@ -1,0 +1,459 @@
+//! What inspection learned about the account, in one model for every kind, and the judgements
+//! that are the same for every kind: `priv-missing` from the needs' states, `priv-unknown` from
+//! what could not be read.
+//!
+//! A kind fills an [`Account`]: who the account is, its attributes and roles, every privilege
+//! it holds and how ([`Privilege`], [`Via`]), what it owns, what it could not read, and for
+//! each concrete thing the needs ask for whether it is held ([`NeedCheck`]). What only its
+//! protocol has (an account's TLS requirement, an ACL's selectors) goes into a typed
+//! extension of its own, serialized beside the shared fields
+//! ([`Account::with_extension`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::finding::{CheckId, Finding, Severity};
+
+/// The account's posture as read through the account itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Account {
+    /// The account as the server knows it (`app`, `app@%`); `None` when it could not be read.
+    pub user: Option<String>,
+    /// The database (or namespace) the session is in, if the kind has one.
+    pub database: Option<String>,
+    /// The server's version, if the account may read it.
+    pub server_version: Option<String>,
+    /// Attributes of the account that matter (`SUPERUSER`, `CREATEROLE`, `nopass`, …).
+    pub attributes: Vec<String>,
+    /// Roles the account can assume.
+    pub roles: Vec<Role>,
+    /// Every privilege it holds, with how it holds it.
+    pub privileges: Vec<Privilege>,
+    /// Objects it (or a role it can assume) owns.
+    pub owns: Vec<String>,
+    /// What could not be read, and why: each one is a `priv-unknown` finding.
+    pub unknown: Vec<String>,
+    /// For each concrete thing the needs ask for, whether the account holds it.
+    pub needs: Vec<NeedCheck>,
+    /// What only this kind knows, as its typed extension serialized (see
+    /// [`with_extension`](Self::with_extension)).
+    #[serde(flatten)]
+    pub extension: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Account {
+    /// Adds the kind's own facts: `ext` must serialize to a map (a struct with named fields);
+    /// its fields appear beside the shared ones.
+    pub fn with_extension(mut self, ext: &impl Serialize) -> Self {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(ext) {
+            self.extension.extend(map);
+        }
+        self
+    }
+}
+
+/// A role the account can assume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Role {
+    /// The role.
+    pub name: String,
+    /// The chain of grants from the account to it (the last is the role itself).
+    pub through: Vec<String>,
+    /// Its attributes that matter.
+    pub attributes: Vec<String>,
+    /// Whether the account can grant it onwards.
+    pub admin_option: bool,
+    /// Whether it is active as the account logs in, where the kind tells active from granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// How the account holds a privilege.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Via {
+    /// Granted to the account itself.
+    Directly,
+    /// Granted to everyone.
+    Public,
+    /// Granted to a role the account can assume.
+    Role {
+        /// The role.
+        name: String,
+        /// The chain of grants from the account to it.
+        through: Vec<String>,
+    },
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Via::Directly => f.write_str("directly"),
+            Via::Public => f.write_str("via PUBLIC"),
+            Via::Role { name, through } if through.len() > 1 => {
+                write!(f, "via role {name} (through {})", through.join(" → "))
+            }
+            Via::Role { name, .. } => write!(f, "via role {name}"),
+        }
+    }
+}
+
+/// One privilege the account holds. Reports show it as one line:
+/// `SELECT (email) on TABLE public.users (via role readers, WITH GRANT OPTION)`, and sort by
+/// that line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Privilege {
+    /// The privilege in the server's words (`SELECT (email)`, `+get`).
+    pub privilege: String,
+    /// What it applies to (`TABLE public.users`, `keys ~session:*`).
+    pub on: String,
+    /// How the account holds it.
+    pub via: Via,
+    /// Whether the account can grant it onwards.
+    pub grantable: bool,
+}
+
+impl fmt::Display for Privilege {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {} ({}", self.privilege, self.on, self.via)?;
+        if self.grantable {
+            f.write_str(", WITH GRANT OPTION")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl Ord for Privilege {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.to_string()
+            .cmp(&other.to_string())
+            .then_with(|| (&self.privilege, &self.on).cmp(&(&other.privilege, &other.on)))
+    }
+}
+
+impl PartialOrd for Privilege {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for Privilege {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Whether the account holds one concrete thing a need asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeedCheck {
+    /// The need as the manifest writes it, or why it is implied.
+    pub need: String,
+    /// The concrete thing (`INSERT on TABLE public.signups`).
+    pub what: String,
+    /// Implied by the needs rather than written (CONNECT on the database, USAGE on a schema).
+    #[serde(skip)]
+    pub implied: bool,
+    /// Whether it is held.
+    #[serde(flatten)]
+    pub state: NeedState,
+}
+
+/// Whether a need is held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum NeedState {
+    /// Held.
+    Granted,
+    /// Not held: refuses the attach (`priv-missing`).
+    Missing {
+        /// The evidence line (`INSERT on TABLE public.signups is not granted`).
+        detail: String,
+        /// What grants it, if the kind can say.
+        #[serde(skip)]
+        fix: Option<Fix>,
+    },
+    /// The object does not exist, or the account cannot see it (`priv-missing`).
+    NoObject {
+        /// The evidence line.
+        detail: String,
+    },
+    /// The check itself failed: counted as missing, never assumed held (`priv-missing`).
+    Unchecked {
+        /// The evidence line, with why.
+        detail: String,
+    },
+    /// Not known, and said so (`priv-unknown`, medium).
+    Unknown {
+        /// The evidence line, with why.
+        detail: String,
+    },
+}
+
+/// A statement that grants what a need lacks. Fixes with the same `head`, `separator` and
+/// `tail` merge into one statement: `GRANT` `SELECT, INSERT` ` ON t TO app;`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// What comes before the words (`GRANT `, `ACL SETUSER app `).
+    pub head: String,
+    /// The word this need item adds (`INSERT`, `+expire`).
+    pub word: String,
+    /// How merged words are joined (`, `, ` `).
+    pub separator: &'static str,
+    /// What comes after them (` ON TABLE public.signups TO app;`).
+    pub tail: String,
+}
+
+impl Fix {
+    /// A fix that merges with others of the same head, separator and tail.
+    pub fn new(
+        head: impl Into<String>,
+        word: impl Into<String>,
+        separator: &'static str,
+        tail: impl Into<String>,
+    ) -> Fix {
+        Fix {
+            head: head.into(),
+            word: word.into(),
+            separator,
+            tail: tail.into(),
+        }
+    }
+
+    /// A whole statement that merges with nothing but itself.
+    pub fn statement(statement: impl Into<String>) -> Fix {
+        Fix::new("", statement, "", "")
+    }
+}
+
+/// The remedy of a `priv-missing` whose items have no fix: nothing to grant, something to
+/// create or correct.
+const NOTHING_TO_GRANT: &str = "create the object (run the app's migrations), check the database the binding names, or fix the need in attache.toml";
+
+/// `priv-missing` (one finding per need, listing what is missing of it and the statements that
+/// grant it) and `priv-unknown` (one per need not fully known, and one per thing the account
+/// could not read), judged the same way for every kind. `unknown_fix` is the kind's remedy for
+/// what stays unknown.
+pub fn judge(resource: &str, account: &Account, unknown_fix: &str) -> Vec<Finding> {
+    #[derive(Default)]
+    struct Need<'a> {
+        implied: bool,
+        missing: Vec<&'a str>,
+        fixes: Vec<(&'a Fix, Vec<&'a str>)>,
+        unknown: Vec<&'a str>,
+    }
+    let mut needs: BTreeMap<&str, Need<'_>> = BTreeMap::new();
+    for check in &account.needs {
+        let need = needs.entry(&check.need).or_default();
+        need.implied |= check.implied;
+        match &check.state {
+            NeedState::Granted => {}
+            NeedState::Missing { detail, fix } => {
+                need.missing.push(detail);
+                if let Some(fix) = fix {
+                    let same = |(f, _): &&mut (&Fix, Vec<&str>)| {
+                        f.head == fix.head && f.separator == fix.separator && f.tail == fix.tail
+                    };
+                    match need.fixes.iter_mut().find(same) {
+                        Some((_, words)) if words.contains(&fix.word.as_str()) => {}
+                        Some((_, words)) => words.push(&fix.word),
+                        None => need.fixes.push((fix, vec![&fix.word])),
+                    }
+                }
+            }
+            NeedState::NoObject { detail } | NeedState::Unchecked { detail } => {
+                need.missing.push(detail);
+            }
+            NeedState::Unknown { detail } => need.unknown.push(detail),
+        }
+    }
+    let mut out = Vec::new();
+    for (need, n) in &needs {
+        if !n.missing.is_empty() {
+            let message = if n.implied {
+                format!("missing what the needs imply ({need})")
+            } else {
+                format!("need `{need}` is not met")
+            };
+            let remedy = if n.fixes.is_empty() {
+                NOTHING_TO_GRANT.to_owned()
+            } else {
+                n.fixes
+                    .iter()
+                    .map(|(f, words)| format!("{}{}{}", f.head, words.join(f.separator), f.tail))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            out.push(
+                Finding::new(
+                    CheckId::PrivMissing,
+                    Severity::High,
+                    resource,
+                    message,
+                    remedy,
+                )
+                .with_evidence(n.missing.iter().copied()),
+            );
+        }
+        if !n.unknown.is_empty() {
+            out.push(
+                Finding::new(
+                    CheckId::PrivUnknown,
+                    Severity::Medium,
+                    resource,
+                    format!("whether need `{need}` is met is not fully known"),
+                    unknown_fix,
+                )
+                .with_evidence(n.unknown.iter().copied()),
+            );
+        }
+    }
+    for what in &account.unknown {
+        out.push(Finding::new(
+            CheckId::PrivUnknown,
+            Severity::Medium,
+            resource,
+            format!("attache could not read {what}"),
+            unknown_fix,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(need: &str, what: &str, state: NeedState) -> NeedCheck {
+        NeedCheck {
+            need: need.into(),
+            what: what.into(),
+            implied: false,
+            state,
+        }
+    }
+
+    fn missing(word: &str, on: &str) -> NeedState {
+        NeedState::Missing {
+            detail: format!("{word} on {on} is not granted"),
+            fix: Some(Fix::new("GRANT ", word, ", ", format!(" ON {on} TO app;"))),
+        }
+    }
+
+    #[test]
+    fn everything_held_is_clean() {
+        let account = Account {
+            needs: vec![check("SELECT ON t", "SELECT on t", NeedState::Granted)],
+            ..Account::default()
+        };
+        assert!(judge("db", &account, "fix it").is_empty());
+    }
+
+    #[test]
+    fn missing_items_of_one_need_make_one_finding_with_merged_grants() {
+        let need = "SELECT, INSERT ON t";
+        let account = Account {
+            needs: vec![
+                check(need, "SELECT on t", missing("SELECT", "t")),
+                check(need, "INSERT on t", missing("INSERT", "t")),
+                check(need, "INSERT on u", missing("INSERT", "u")),
+                check(
+                    "SELECT ON gone",
+                    "SELECT on gone",
+                    NeedState::NoObject {
+                        detail: "gone does not exist".into(),
+                    },
+                ),
+            ],
+            ..Account::default()
+        };
+        let f = judge("db", &account, "fix it");
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            (f[1].check, f[1].severity),
+            (CheckId::PrivMissing, Severity::High)
+        );
+        assert_eq!(f[1].message, format!("need `{need}` is not met"));
+        assert_eq!(
+            f[1].remedy,
+            "GRANT SELECT, INSERT ON t TO app; GRANT INSERT ON u TO app;"
+        );
+        assert_eq!(f[1].evidence.len(), 3);
+        assert_eq!(f[0].remedy, NOTHING_TO_GRANT);
+    }
+
+    #[test]
+    fn unchecked_refuses_and_unknown_is_said() {
+        let account = Account {
+            needs: vec![
+                check(
+                    "a",
+                    "x",
+                    NeedState::Unchecked {
+                        detail: "x: error".into(),
+                    },
+                ),
+                check(
+                    "b",
+                    "y",
+                    NeedState::Unknown {
+                        detail: "y: no probe".into(),
+                    },
+                ),
+            ],
+            unknown: vec!["the roles: permission denied".into()],
+            ..Account::default()
+        };
+        let f: Vec<_> = judge("db", &account, "fix it")
+            .into_iter()
+            .map(|f| (f.check, f.severity, f.message))
+            .collect();
+        assert_eq!(
+            f,
+            vec![
+                (
+                    CheckId::PrivMissing,
+                    Severity::High,
+                    "need `a` is not met".into()
+                ),
+                (
+                    CheckId::PrivUnknown,
+                    Severity::Medium,
+                    "whether need `b` is met is not fully known".into()
+                ),
+                (
+                    CheckId::PrivUnknown,
+                    Severity::Medium,
+                    "attache could not read the roles: permission denied".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn privileges_read_as_one_line_each() {
+        let p = Privilege {
+            privilege: "DELETE".into(),
+            on: "TABLE public.t".into(),
+            via: Via::Role {
+                name: "rw".into(),
+                through: vec!["ops".into(), "rw".into()],
+            },
+            grantable: true,
+        };
+        assert_eq!(
+            p.to_string(),
+            "DELETE on TABLE public.t (via role rw (through ops → rw), WITH GRANT OPTION)"
+        );
+        let account = Account {
+            user: Some("app".into()),
+            privileges: vec![p],
+            ..Account::default()
+        }
+        .with_extension(&serde_json::json!({"require": "SSL"}));
+        let json = serde_json::to_value(&account).unwrap();
+        assert_eq!(json["require"], "SSL");
+        assert_eq!(json["user"], "app");
+        assert!(json["privileges"][0].is_string());
+    }
+}

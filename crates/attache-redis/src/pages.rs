@@ -1,0 +1,6 @@
+//! This kind's sections of the check pages (`checks/<id>.md`), which `attache explain` appends
+//! to core's pages under "Redis".
+
+use attache_core::CheckId;
+
+pub(crate) const PAGES: &[(CheckId, &str)] = &[];
