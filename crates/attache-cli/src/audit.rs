@@ -1,86 +1,46 @@
-//! `attache audit`: settings from arguments, then the library's audit, then a renderer.
+//! `attache audit`: the library's audit of every resource of the manifest, as one report.
 
-use std::io::{IsTerminal, Write};
-use std::process::ExitCode;
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use attache::{Environment, Manifest, ResourceReport};
+use attache::{Report, ResourceReport};
 
-use crate::args::{AuditArgs, Format};
-use crate::render;
+use crate::settings::AuditSettings;
 
-pub(crate) fn run(args: AuditArgs) -> ExitCode {
-    let manifest = match Manifest::load(&args.manifest) {
-        Ok(m) => m,
-        Err(e) => return usage_error(&e.to_string()),
-    };
-    let registry = attache::registry();
-    if let Err(e) = registry.validate(&manifest) {
-        return usage_error(&e.to_string());
-    }
-    let mut env = Environment::from_process();
-    if let Some(path) = &args.env_file {
-        env = match env.with_env_file(path) {
-            Ok(env) => env,
-            Err(e) => return usage_error(&e.to_string()),
-        };
-    }
+/// What an audit says while it runs, for a progress view.
+pub(crate) enum Progress<'a> {
+    /// The audit starts on `resources` resources of the manifest at `manifest`.
+    Started {
+        resources: usize,
+        manifest: &'a Path,
+    },
+    /// One resource is checked.
+    Checked(&'a ResourceReport),
+    /// Every resource is checked.
+    Finished(Duration),
+}
 
-    let progress = std::io::stderr().is_terminal();
-    let total = manifest.resources.len();
-    if progress {
-        eprintln!(
-            "attache: auditing {total} resource(s) from {}",
-            manifest.path.display()
-        );
-    }
+/// Audits every resource of the manifest concurrently; `progress` hears each step.
+pub(crate) fn run(
+    settings: &AuditSettings,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> anyhow::Result<Report> {
+    progress(Progress::Started {
+        resources: settings.manifest.resources.len(),
+        manifest: &settings.manifest.path,
+    });
     let started = Instant::now();
-    let on_done = |r: &ResourceReport| {
-        if progress {
-            eprintln!(
-                "attache: {} ({}) checked, {} finding(s)",
-                r.name,
-                r.kind,
-                r.findings.len()
-            );
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return usage_error(&format!("cannot start the async runtime: {e}")),
-    };
-    let report = runtime.block_on(registry.audit(&manifest, &env, &on_done));
-    if progress {
-        eprintln!("attache: done in {:.2}s", started.elapsed().as_secs_f64());
-    }
-
-    let mut out = std::io::stdout().lock();
-    let written = match args.format {
-        Format::Json => render::json(&mut out, &report),
-        Format::Table => {
-            let color = std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            render::table(&mut out, &report, args.fail_on, color)
-        }
-    };
-    if let Err(e) = written.and_then(|()| out.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("attache: cannot write the report: {e}");
-        return ExitCode::from(2);
-    }
-    if report.fails(args.fail_on) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-fn usage_error(message: &str) -> ExitCode {
-    eprintln!("attache: {message}");
-    ExitCode::from(2)
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let on_done = |r: &ResourceReport| progress(Progress::Checked(r));
+    let report = runtime.block_on(settings.registry.audit(
+        &settings.manifest,
+        &settings.env,
+        &on_done,
+    ));
+    progress(Progress::Finished(started.elapsed()));
+    Ok(report)
 }

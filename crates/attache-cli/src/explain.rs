@@ -1,33 +1,29 @@
-//! `attache explain`.
-
-use std::process::ExitCode;
+//! `attache explain`: a check's page, or the list of checks.
 
 use attache::CheckId;
 
-use crate::args::ExplainArgs;
+use crate::settings::ExplainSettings;
 
-pub(crate) fn run(args: ExplainArgs) -> ExitCode {
-    match args.check {
-        None => {
-            for check in CheckId::ALL {
-                let title = check.page().lines().next().unwrap_or_default();
-                let title = title
-                    .trim_start_matches("# ")
-                    .split_once(" — ")
-                    .map_or(title, |(_, t)| t);
-                println!("{:<26} {title}", check.as_str());
-            }
-            ExitCode::SUCCESS
-        }
-        Some(id) => match id.parse::<CheckId>() {
-            Ok(check) => {
-                print!("{}", attache::registry().page(check));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("attache: {e}");
-                ExitCode::from(2)
-            }
-        },
+/// What `attache explain` shows.
+pub(crate) enum Explanation {
+    /// One check's page: core's text, then each kind's section.
+    Page(String),
+    /// Every check with the title of its page, in catalog order.
+    List(Vec<(CheckId, &'static str)>),
+}
+
+pub(crate) fn run(settings: &ExplainSettings) -> Explanation {
+    match settings.check {
+        Some(check) => Explanation::Page(attache::registry().page(check)),
+        None => Explanation::List(CheckId::ALL.iter().map(|&c| (c, title(c))).collect()),
     }
+}
+
+/// The title of a check's page: its first line without `# <id> — `.
+fn title(check: CheckId) -> &'static str {
+    let title = check.page().lines().next().unwrap_or_default();
+    title
+        .trim_start_matches("# ")
+        .split_once(" — ")
+        .map_or(title, |(_, t)| t)
 }

@@ -1,12 +1,14 @@
-//! Renderers: views over the same report. Nothing here computes a finding.
+//! Views of `attache audit`: the report as a table or as JSON, and the audit's progress.
 
 use std::io::{self, Write};
 
 use attache::{Report, Severity};
 
+use crate::audit::Progress;
+
 /// `{"version":1,"findings":[…],"resources":[…]}`, pretty-printed, sorted by the report.
-pub(crate) fn json(out: &mut impl Write, report: &Report) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
+pub(crate) fn json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
     writeln!(out)
 }
 
@@ -26,7 +28,7 @@ fn paint(color: bool, severity: Severity, text: &str) -> String {
 
 /// A table for people: findings (most severe first) with evidence and fixes, then resources.
 pub(crate) fn table(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     report: &Report,
     fail_on: Severity,
     color: bool,
@@ -120,4 +122,28 @@ pub(crate) fn table(
         "{verdict}: {counts} in {} resource(s); failing at {fail_on} or above",
         report.resources.len()
     )
+}
+
+/// One line on `err` for each step of a running audit.
+pub(crate) fn progress(err: &mut dyn Write, step: &Progress<'_>) -> io::Result<()> {
+    match step {
+        Progress::Started {
+            resources,
+            manifest,
+        } => writeln!(
+            err,
+            "attache: auditing {resources} resource(s) from {}",
+            manifest.display()
+        ),
+        Progress::Checked(r) => writeln!(
+            err,
+            "attache: {} ({}) checked, {} finding(s)",
+            r.name,
+            r.kind,
+            r.findings.len()
+        ),
+        Progress::Finished(elapsed) => {
+            writeln!(err, "attache: done in {:.2}s", elapsed.as_secs_f64())
+        }
+    }
 }
