@@ -12,21 +12,29 @@
 //! - [`StripProxy`] and [`MitmProxy`]: fake servers that try to get a client's password by
 //!   refusing TLS or by presenting a certificate from another CA.
 //!
-//! Everything is synchronous (std threads and processes) and panics on setup failures: this
+//! - [`contract`]: the promises every kind makes, written once over [`Service`] (implemented
+//!   here for each server) and [`Contract`] (implemented in each kind's tests), run for every
+//!   kind by [`contract_suite!`].
+//! - [`PlaintextServer`]: a fake server that speaks plaintext where TLS was expected.
+//!
+//! Everything in the servers is synchronous (std threads and processes) and panics on setup failures: this
 //! crate is for tests only.
 
 mod binding;
+pub mod contract;
 mod instance;
 mod mysql;
 mod pg;
 mod pki;
 mod proxy;
 mod redis;
+mod services;
 mod sys;
 
 pub use binding::BindingDir;
+pub use contract::{AsLogin, Contract, Decliner, Fixture, Login, Service, Shape};
 pub use mysql::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlTestAccount};
 pub use pg::{Account, NEEDS, PgServer, TestAccount};
 pub use pki::{CertProfile, Pki};
-pub use proxy::{MitmProxy, StripProxy};
+pub use proxy::{MitmProxy, PlaintextServer, StripProxy};
 pub use redis::{REDIS_NEEDS, RedisAccount, RedisOptions, RedisServer, RedisTestAccount};

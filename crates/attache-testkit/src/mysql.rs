@@ -558,11 +558,19 @@ const CLIENT_SSL: u32 = 0x0800;
 /// A MySQL protocol-10 greeting that advertises everything a modern client expects except
 /// `CLIENT_SSL`, with a `mysql_native_password` scramble.
 fn greeting_without_tls() -> Vec<u8> {
+    greeting(false)
+}
+
+/// A MySQL protocol-10 greeting that advertises everything a modern client expects, `CLIENT_SSL`
+/// only if `tls`, with a `mysql_native_password` scramble.
+pub(crate) fn greeting(tls: bool) -> Vec<u8> {
     // LONG_PASSWORD, FOUND_ROWS, LONG_FLAG, CONNECT_WITH_DB, PROTOCOL_41, TRANSACTIONS,
     // SECURE_CONNECTION, MULTI_STATEMENTS, MULTI_RESULTS, PLUGIN_AUTH.
-    let caps: u32 =
+    let mut caps: u32 =
         0x1 | 0x2 | 0x4 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x1_0000 | 0x2_0000 | 0x8_0000;
-    debug_assert_eq!(caps & CLIENT_SSL, 0);
+    if tls {
+        caps |= CLIENT_SSL;
+    }
     let mut p = vec![10u8];
     p.extend_from_slice(b"8.0.36-attache-strip\0");
     p.extend_from_slice(&1u32.to_le_bytes());

@@ -220,13 +220,29 @@ impl PgServer {
     /// in pg_hba.conf, then a configuration reload. For testing that attache reports it
     /// (`cred-empty`); never what a real server should do.
     pub fn trust_without_password(&self, user: &str) {
+        self.prepend_hba(user, "trust", "auth_method = 'trust'");
+    }
+
+    /// Makes `user` present a client certificate signed by the server's CA as well as its
+    /// password: a `clientcert=verify-ca` line ahead of the others in pg_hba.conf.
+    pub fn require_client_cert(&self, user: &str) {
+        self.prepend_hba(
+            user,
+            "scram-sha-256 clientcert=verify-ca",
+            "'clientcert=verify-ca' = ANY(options)",
+        );
+    }
+
+    /// Puts `hostssl all <user> 127.0.0.1/32 <method>` first in pg_hba.conf, reloads, and waits
+    /// until `pg_hba_file_rules` shows it (`seen`: the SQL condition that matches the rule).
+    fn prepend_hba(&self, user: &str, method: &str, seen: &str) {
         let _guard = self
             .create_db
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let hba = self.instance.dir.join("data").join("pg_hba.conf");
         let current = fs::read_to_string(&hba).expect("read pg_hba.conf");
-        let line = format!("hostssl all {user} 127.0.0.1/32 trust\n");
+        let line = format!("hostssl all {user} 127.0.0.1/32 {method}\n");
         // fs::write truncates in place: owner and mode stay the server's.
         fs::write(&hba, format!("{line}{current}")).expect("write pg_hba.conf");
         self.admin_sql("postgres", "SELECT pg_reload_conf()");
@@ -235,7 +251,7 @@ impl PgServer {
         while Instant::now() < deadline {
             let rules = self.admin_sql(
                 "postgres",
-                &format!("SELECT count(*) FROM pg_hba_file_rules WHERE '{user}' = ANY(user_name) AND auth_method = 'trust'"),
+                &format!("SELECT count(*) FROM pg_hba_file_rules WHERE '{user}' = ANY(user_name) AND {seen}"),
             );
             if rules.trim() == "1" {
                 thread::sleep(Duration::from_millis(200));
@@ -243,7 +259,7 @@ impl PgServer {
             }
             thread::sleep(Duration::from_millis(50));
         }
-        panic!("pg_hba.conf reload did not show the trust line for {user}");
+        panic!("pg_hba.conf reload did not show the line for {user}");
     }
 
     /// Runs `sql` as the admin superuser over the unix socket with

@@ -330,13 +330,28 @@ impl MitmProxy {
     /// reveals is all the tests need).
     pub fn start(upstream_port: u16) -> MitmProxy {
         let _ = upstream_port;
+        MitmProxy::launch(false)
+    }
+
+    /// The same impostor for MySQL clients: it greets with `CLIENT_SSL`, reads the client's
+    /// SSLRequest packet, then completes the TLS handshake with its own certificate and records
+    /// every decrypted byte (the login packet of a client that accepted it).
+    pub fn start_mysql() -> MitmProxy {
+        MitmProxy::launch(true)
+    }
+
+    fn launch(mysql: bool) -> MitmProxy {
         let config = Arc::new(mitm_config());
         let received = Arc::new(Mutex::new(Vec::new()));
         let handshakes = Arc::new(AtomicUsize::new(0));
         let acceptor = {
             let (received, handshakes) = (received.clone(), handshakes.clone());
             Acceptor::start(move |stream| {
-                let _ = intercept(stream, config.clone(), &handshakes, &received);
+                let _ = if mysql {
+                    intercept_mysql(stream, config.clone(), &handshakes, &received)
+                } else {
+                    intercept(stream, config.clone(), &handshakes, &received)
+                };
             })
         };
         MitmProxy {
@@ -421,4 +436,115 @@ fn intercept(
         sink: received,
     };
     phish_password(&mut tapped)
+}
+
+fn intercept_mysql(
+    mut stream: TcpStream,
+    config: Arc<ServerConfig>,
+    handshakes: &AtomicUsize,
+    received: &Mutex<Vec<u8>>,
+) -> io::Result<()> {
+    stream.write_all(&crate::mysql::greeting(true))?;
+    // The SSLRequest: a 4-byte header (3-byte length, sequence id), then its payload.
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], 0]);
+    skip(&mut stream, u64::from(len))?;
+    let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+    while conn.is_handshaking() {
+        let (read, written) = conn.complete_io(&mut stream)?;
+        if read == 0 && written == 0 && conn.is_handshaking() {
+            return Ok(());
+        }
+    }
+    handshakes.fetch_add(1, Ordering::SeqCst);
+    let mut tapped = Tap {
+        inner: StreamOwned::new(conn, stream),
+        sink: received,
+    };
+    io::copy(&mut tapped, &mut io::sink())?;
+    Ok(())
+}
+
+/// Attack fixture for kinds whose TLS starts at the first byte (no STARTTLS-style upgrade): a
+/// server that speaks plaintext. It reads the client's first flight (a ClientHello, for a
+/// client that insists on TLS), answers with a plaintext error line, and records every byte the
+/// client sends after that answer. A client that fell back to plaintext would send its
+/// credentials in that first flight, so the first flight is recorded too, separately.
+///
+/// Listens on `127.0.0.1:<ephemeral port>`; one thread per connection; stops on drop.
+pub struct PlaintextServer {
+    first: Arc<Mutex<Vec<u8>>>,
+    received: Arc<Mutex<Vec<u8>>>,
+    connections: Arc<AtomicUsize>,
+    acceptor: Acceptor,
+}
+
+impl fmt::Debug for PlaintextServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlaintextServer")
+            .field("port", &self.acceptor.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlaintextServer {
+    /// Starts listening.
+    pub fn start() -> PlaintextServer {
+        let first = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let acceptor = {
+            let (first, received, connections) =
+                (first.clone(), received.clone(), connections.clone());
+            Acceptor::start(move |mut stream| {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let Ok(n) = stream.read(&mut buf) else { return };
+                lock(&first).extend_from_slice(&buf[..n]);
+                let _ = stream.write_all(b"-ERR plaintext only (attache-testkit fixture)\r\n");
+                let mut tap = Tap {
+                    inner: &mut stream,
+                    sink: &received,
+                };
+                let _ = io::copy(&mut tap, &mut io::sink());
+            })
+        };
+        PlaintextServer {
+            first,
+            received,
+            connections,
+            acceptor,
+        }
+    }
+
+    /// The port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.acceptor.port
+    }
+
+    /// What clients sent before the server's plaintext answer, from all connections.
+    pub fn first_flights(&self) -> Vec<u8> {
+        lock(&self.first).clone()
+    }
+
+    /// Every byte received after the plaintext answer, from all connections, less the TLS
+    /// alert records a client sends when it gets plaintext where it expected a handshake.
+    pub fn received_after_answer(&self) -> Vec<u8> {
+        let mut rest = lock(&self.received).clone();
+        // Alert record: content type 21, version 3.x, a two-byte length.
+        while rest.len() >= 5 && rest[0] == 21 && rest[1] == 3 {
+            let len = 5 + usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            if rest.len() < len {
+                break;
+            }
+            rest.drain(..len);
+        }
+        rest
+    }
+
+    /// How many connections were accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
 }

@@ -1,0 +1,398 @@
+//! The test kit's servers as the contract suite drives them ([`Service`]).
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use attache_core::CheckId;
+
+use crate::contract::{
+    AsLogin, Decliner, Login, Service, Shape, encode_path, other_server, set_param,
+};
+use crate::{
+    Account, CertProfile, MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer,
+    MysqlTestAccount, NEEDS, PgServer, Pki, PlaintextServer, REDIS_NEEDS, RedisAccount,
+    RedisOptions, RedisServer, RedisTestAccount, StripProxy, TestAccount,
+};
+
+fn read_ca(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+impl From<TestAccount> for Login {
+    fn from(a: TestAccount) -> Login {
+        Login {
+            url: a.url(),
+            url_without_password: a.url_without_password(),
+            user: a.user,
+            password: a.password,
+            port: a.port,
+            database: Some(a.database),
+            ca_path: a.ca_path,
+        }
+    }
+}
+
+impl From<MysqlTestAccount> for Login {
+    fn from(a: MysqlTestAccount) -> Login {
+        Login {
+            url: a.url(),
+            url_without_password: a.url_without_password(),
+            user: a.user,
+            password: a.password,
+            port: a.port,
+            database: Some(a.database),
+            ca_path: a.ca_path,
+        }
+    }
+}
+
+impl From<RedisTestAccount> for Login {
+    fn from(a: RedisTestAccount) -> Login {
+        Login {
+            url: a.url(),
+            url_without_password: a.url_without_password(),
+            user: a.user,
+            password: a.password,
+            port: a.port,
+            database: Some("0".to_owned()),
+            ca_path: a.ca_path,
+        }
+    }
+}
+
+impl AsLogin for TestAccount {
+    fn login(&self) -> Login {
+        self.clone().into()
+    }
+}
+
+impl AsLogin for MysqlTestAccount {
+    fn login(&self) -> Login {
+        self.clone().into()
+    }
+}
+
+impl AsLogin for RedisTestAccount {
+    fn login(&self) -> Login {
+        self.clone().into()
+    }
+}
+
+fn database(login: &Login) -> &str {
+    login
+        .database
+        .as_deref()
+        .expect("an account with a database")
+}
+
+impl Service for PgServer {
+    const KIND: &'static str = "postgres";
+    const NEEDS: &'static [&'static str] = NEEDS;
+
+    fn shared() -> &'static Self {
+        PgServer::shared()
+    }
+    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
+        PgServer::start(pki, cert)
+    }
+    fn other() -> &'static Self {
+        static OTHER: OnceLock<PgServer> = OnceLock::new();
+        other_server(&OTHER)
+    }
+    fn pki(&self) -> &Pki {
+        PgServer::pki(self)
+    }
+    fn login(&self, shape: Shape) -> Login {
+        self.account(match shape {
+            Shape::LeastPrivileged => Account::LeastPrivileged,
+            Shape::Superuser => Account::Superuser,
+            Shape::MissingGrant => Account::MissingGrant,
+        })
+        .into()
+    }
+    fn marked(&self, marker: &str) -> Login {
+        let login = self.login(Shape::LeastPrivileged);
+        self.admin_sql(
+            database(&login),
+            &format!("INSERT INTO public.signups (email) VALUES ('{marker}');"),
+        );
+        login
+    }
+    fn provisioned(&self, user: &str, password: &str, statements: &[String]) -> Login {
+        let database = self.fresh_database();
+        self.admin_sql(&database, &statements.join("\n"));
+        TestAccount {
+            database,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            host: self.host().to_owned(),
+            port: self.port(),
+            ca_path: self.ca_path(),
+        }
+        .into()
+    }
+    fn revoke_one(&self, login: &Login) {
+        self.admin_sql(
+            database(login),
+            &format!("REVOKE INSERT ON public.signups FROM {}", login.user),
+        );
+    }
+    fn grant_extra(&self, login: &Login) {
+        self.admin_sql(
+            database(login),
+            &format!("GRANT DELETE ON public.signups TO {}", login.user),
+        );
+    }
+    fn demand_client_cert(&self, login: &Login) {
+        self.require_client_cert(&login.user);
+    }
+    fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
+        vec![
+            ("type", "postgresql".to_owned()),
+            ("host", "127.0.0.1".to_owned()),
+            ("port", login.port.to_string()),
+            ("username", login.user.clone()),
+            ("password", format!("{}\n", login.password)),
+            ("database", database(login).to_owned()),
+            ("ca.crt", read_ca(&login.ca_path)),
+        ]
+    }
+    fn weak_tls(url: &str) -> Vec<(String, CheckId)> {
+        [
+            ("prefer", CheckId::TlsDowngradePermitted),
+            ("allow", CheckId::TlsDowngradePermitted),
+            ("require", CheckId::TlsUnverified),
+            ("verify-ca", CheckId::TlsUnverified),
+        ]
+        .into_iter()
+        .map(|(mode, check)| (set_param(url, "sslmode", mode), check))
+        .collect()
+    }
+    fn plaintext(url: &str) -> String {
+        set_param(url, "sslmode", "disable")
+    }
+    fn with_ca(url: &str, ca: &Path) -> String {
+        set_param(url, "sslrootcert", &encode_path(ca))
+    }
+    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String {
+        let url = set_param(url, "sslcert", &encode_path(cert));
+        set_param(&url, "sslkey", &encode_path(key))
+    }
+    fn decliner() -> Box<dyn Decliner> {
+        Box::new(StripProxy::start())
+    }
+}
+
+impl Service for MysqlServer {
+    const KIND: &'static str = "mysql";
+    const NEEDS: &'static [&'static str] = MYSQL_NEEDS;
+
+    fn shared() -> &'static Self {
+        MysqlServer::shared()
+    }
+    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
+        MysqlServer::start(pki, cert)
+    }
+    fn other() -> &'static Self {
+        static OTHER: OnceLock<MysqlServer> = OnceLock::new();
+        other_server(&OTHER)
+    }
+    fn pki(&self) -> &Pki {
+        MysqlServer::pki(self)
+    }
+    fn login(&self, shape: Shape) -> Login {
+        self.account(match shape {
+            Shape::LeastPrivileged => MysqlAccount::LeastPrivileged,
+            Shape::Superuser => MysqlAccount::AllOnStar,
+            Shape::MissingGrant => MysqlAccount::MissingGrant,
+        })
+        .into()
+    }
+    fn marked(&self, marker: &str) -> Login {
+        let login = self.login(Shape::LeastPrivileged);
+        self.admin_sql(&format!(
+            "INSERT INTO `{}`.signups (email) VALUES ('{marker}');",
+            database(&login)
+        ));
+        login
+    }
+    fn provisioned(&self, user: &str, password: &str, statements: &[String]) -> Login {
+        let database = self.fresh_database();
+        // Needs without a database are granted in the session's default database.
+        self.admin_sql(&format!("USE {database};\n{}", statements.join("\n")));
+        MysqlTestAccount {
+            database,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            role: None,
+            host: self.host().to_owned(),
+            port: self.port(),
+            ca_path: self.ca_path(),
+        }
+        .into()
+    }
+    fn revoke_one(&self, login: &Login) {
+        self.admin_sql(&format!(
+            "REVOKE INSERT ON `{}`.signups FROM '{}'@'%';",
+            database(login),
+            login.user
+        ));
+    }
+    fn grant_extra(&self, login: &Login) {
+        self.admin_sql(&format!(
+            "GRANT DELETE ON `{}`.signups TO '{}'@'%';",
+            database(login),
+            login.user
+        ));
+    }
+    fn demand_client_cert(&self, login: &Login) {
+        self.admin_sql(&format!(
+            "ALTER USER '{}'@'%' REQUIRE SUBJECT '/CN=attache-test-client';",
+            login.user
+        ));
+    }
+    fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
+        vec![
+            ("type", "mysql".to_owned()),
+            ("provider", "mariadb".to_owned()),
+            ("host", "127.0.0.1".to_owned()),
+            ("port", login.port.to_string()),
+            ("username", login.user.clone()),
+            ("password", format!("{}\n", login.password)),
+            ("database", database(login).to_owned()),
+            ("ca.crt", read_ca(&login.ca_path)),
+        ]
+    }
+    fn weak_tls(url: &str) -> Vec<(String, CheckId)> {
+        [
+            ("PREFERRED", CheckId::TlsDowngradePermitted),
+            ("REQUIRED", CheckId::TlsUnverified),
+            ("VERIFY_CA", CheckId::TlsUnverified),
+        ]
+        .into_iter()
+        .map(|(mode, check)| (set_param(url, "ssl-mode", mode), check))
+        .collect()
+    }
+    fn plaintext(url: &str) -> String {
+        set_param(url, "ssl-mode", "DISABLED")
+    }
+    fn with_ca(url: &str, ca: &Path) -> String {
+        set_param(url, "ssl-ca", &encode_path(ca))
+    }
+    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String {
+        let url = set_param(url, "ssl-cert", &encode_path(cert));
+        set_param(&url, "ssl-key", &encode_path(key))
+    }
+    fn decliner() -> Box<dyn Decliner> {
+        Box::new(MysqlStripServer::start())
+    }
+    fn mitm() -> crate::MitmProxy {
+        crate::MitmProxy::start_mysql()
+    }
+}
+
+impl Service for RedisServer {
+    const KIND: &'static str = "redis";
+    const NEEDS: &'static [&'static str] = REDIS_NEEDS;
+
+    fn shared() -> &'static Self {
+        RedisServer::shared()
+    }
+    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
+        RedisServer::start(pki, cert)
+    }
+    fn other() -> &'static Self {
+        static OTHER: OnceLock<RedisServer> = OnceLock::new();
+        other_server(&OTHER)
+    }
+    fn client_cert_server() -> &'static Self {
+        static DEMANDING: OnceLock<RedisServer> = OnceLock::new();
+        DEMANDING.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+            RedisServer::start_with(
+                Arc::new(Pki::new(&dir)),
+                CertProfile::Valid,
+                RedisOptions {
+                    require_client_cert: true,
+                    ..RedisOptions::default()
+                },
+            )
+        })
+    }
+    fn pki(&self) -> &Pki {
+        RedisServer::pki(self)
+    }
+    fn login(&self, shape: Shape) -> Login {
+        self.account(match shape {
+            Shape::LeastPrivileged => RedisAccount::LeastPrivileged,
+            Shape::Superuser => RedisAccount::AllPowerful,
+            Shape::MissingGrant => RedisAccount::MissingGrant,
+        })
+        .into()
+    }
+    fn marked(&self, marker: &str) -> Login {
+        // Every account sees every key: the marker is the server's, one key.
+        self.admin(&["SET", "session:marker", marker]);
+        self.login(Shape::LeastPrivileged)
+    }
+    fn provisioned(&self, user: &str, password: &str, statements: &[String]) -> Login {
+        self.admin_script(&statements.join("\n"));
+        RedisTestAccount {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            host: self.host().to_owned(),
+            port: self.port(),
+            ca_path: self.ca_path(),
+        }
+        .into()
+    }
+    fn revoke_one(&self, login: &Login) {
+        self.admin(&["ACL", "SETUSER", &login.user, "-get"]);
+    }
+    fn grant_extra(&self, login: &Login) {
+        self.admin(&["ACL", "SETUSER", &login.user, "+del"]);
+    }
+    fn demand_client_cert(&self, _login: &Login) {
+        // The whole server demands one (`tls-auth-clients yes`): see `client_cert_server`.
+    }
+    fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
+        vec![
+            ("type", "redis".to_owned()),
+            ("host", "127.0.0.1".to_owned()),
+            ("port", login.port.to_string()),
+            ("username", login.user.clone()),
+            ("password", format!("{}\n", login.password)),
+            ("database", database(login).to_owned()),
+            ("ca.crt", read_ca(&login.ca_path)),
+        ]
+    }
+    fn weak_tls(url: &str) -> Vec<(String, CheckId)> {
+        vec![
+            (
+                set_param(url, "ssl_cert_reqs", "none"),
+                CheckId::TlsUnverified,
+            ),
+            (
+                set_param(url, "ssl_check_hostname", "false"),
+                CheckId::TlsUnverified,
+            ),
+            (format!("{url}#insecure"), CheckId::TlsUnverified),
+        ]
+    }
+    fn plaintext(url: &str) -> String {
+        let url = url.replacen("rediss://", "redis://", 1);
+        url.split_once('?')
+            .map_or(url.clone(), |(u, _)| u.to_owned())
+    }
+    fn with_ca(url: &str, ca: &Path) -> String {
+        set_param(url, "ssl_ca_certs", &encode_path(ca))
+    }
+    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String {
+        let url = set_param(url, "ssl_certfile", &encode_path(cert));
+        set_param(&url, "ssl_keyfile", &encode_path(key))
+    }
+    fn decliner() -> Box<dyn Decliner> {
+        Box::new(PlaintextServer::start())
+    }
+}
