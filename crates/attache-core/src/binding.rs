@@ -22,8 +22,8 @@ use crate::tls::{ClientIdentity, Roots, TlsSettings};
 use crate::transport::Transport;
 use crate::url::Host;
 
-/// What every kind's binding can tell core.
-pub trait Binding: Send + Sync + 'static {
+/// What every kind's binding can tell core. Its `Debug` never shows a secret.
+pub trait Binding: std::fmt::Debug + Send + Sync + 'static {
     /// Where the binding as a whole came from.
     fn origin(&self) -> Option<&Source>;
     /// Where it points, with no secret in it (`app@db.internal:5432/app`).

@@ -240,24 +240,6 @@ mod tests {
     }
 
     #[test]
-    fn pages_name_no_protocol() {
-        // What a check means for one kind is that kind's section of the page, in its crate.
-        const PROTOCOL_WORDS: &[&str] = &[
-            "postgres", "libpq", "sslmode", "mysql", "mariadb", "redis", "rabbit", "nats", "mqtt",
-            "smtp",
-        ];
-        for c in CheckId::ALL {
-            let page = c.page().to_ascii_lowercase();
-            for word in PROTOCOL_WORDS {
-                assert!(
-                    !page.contains(word),
-                    "page of {c} names `{word}`; move that to the kind's section"
-                );
-            }
-        }
-    }
-
-    #[test]
     fn severities_order() {
         assert!(Severity::Critical > Severity::High);
         assert!(Severity::Info < Severity::Low);

@@ -136,7 +136,7 @@ impl Kind for Mysql {
         title: "MySQL / MariaDB",
         url: binding::URL,
         binding_types: &["mysql", "mariadb"],
-        binding_files: &["sslmode"],
+        binding_files: &["ssl-mode"],
         default_passwords: &["mysql"],
         tls: TlsAdvice {
             verify_full: "use ssl-mode=VERIFY_IDENTITY (or leave ssl-mode out: attache's default) with ssl-ca",

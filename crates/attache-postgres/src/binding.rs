@@ -225,9 +225,12 @@ fn parse_keywords(
 ) -> Result<(), Finding> {
     let mut set = |key: &str, value: String| {
         if !PARAMETERS.contains(&key) {
-            // Only the key is named: the value might be anything, a password included.
+            // The value might be anything, a password included; so might a key that is not a
+            // keyword at all (a mistyped URL lands here): only a keyword-like key is named.
+            let named =
+                key.len() <= 32 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             return Err(input.invalid(
-                key,
+                if named { key } else { "keyword" },
                 source,
                 format!("unknown parameter; attache reads {}", PARAMETERS.join(", ")),
             ));
@@ -301,42 +304,53 @@ fn parse_keywords(
 mod tests {
     use super::*;
     use attache_core::tls::Roots;
-    use attache_core::{CheckId, ResourceSpec, Severity, TlsRequirement};
+    use attache_core::{CheckId, Policy, Severity};
+    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, url_input};
 
-    /// Parses, then judges the transport as core does before connecting.
-    fn judged(
-        input: BindingInput,
-        spec: &ResourceSpec,
-    ) -> Result<(PgBinding, Vec<Finding>), Finding> {
-        let b = parse(input)?;
-        let j = attache_core::transport::judge(
-            "db",
-            &b.transport,
-            &spec.policy,
-            &<crate::Postgres as Kind>::SURFACE.tls,
-        );
-        Ok((b, j.findings))
+    attache_testkit::binding_suite!(crate::Postgres, attache_testkit::PgServer);
+
+    fn judged(input: BindingInput) -> Result<(PgBinding, Vec<Finding>), Finding> {
+        attache_testkit::binding_contract::judged::<crate::Postgres>(input, &Policy::default())
     }
 
     fn input(url: &str) -> BindingInput {
-        BindingInput {
-            resource: "db".into(),
-            origin: Some(Source::Env("DATABASE_URL".into())),
-            url: Some(Sourced::new(
-                Secret::new(url.into()),
-                Source::Env("DATABASE_URL".into()),
-            )),
-            ..Default::default()
+        url_input("db", "DATABASE_URL", url)
+    }
+
+    #[test]
+    fn invalid_postgres_bindings_name_field_and_source() {
+        for (url, field) in [
+            (
+                "postgres://app:planted-1@db/app?sslmode=sometimes",
+                "sslmode",
+            ),
+            ("postgres://:planted-1@db/app", "user"),
+            (
+                "host=db user=app password=planted-1 sslmode=sometimes",
+                "sslmode",
+            ),
+        ] {
+            assert_invalid::<crate::Postgres>("DATABASE_URL", url, field);
         }
     }
 
-    fn spec() -> ResourceSpec {
-        ResourceSpec::new("db", "postgres")
+    #[test]
+    fn odd_keyword_strings_never_panic() {
+        assert_never_panics::<crate::Postgres>(
+            [
+                "host='unterminated",
+                "host=",
+                "=x",
+                "host = a port = b",
+                "\u{0}=\u{0}",
+            ]
+            .map(String::from),
+        );
     }
 
     #[test]
     fn uri_with_everything() {
-        let (b, f) = judged(input("postgresql://app:p%40ss@db.internal:6543/appdb?sslmode=verify-full&sslrootcert=/ca.pem&application_name=web"), &spec()).unwrap();
+        let (b, f) = judged(input("postgresql://app:p%40ss@db.internal:6543/appdb?sslmode=verify-full&sslrootcert=/ca.pem&application_name=web")).unwrap();
         assert!(f.is_empty());
         assert_eq!(b.host().value, Host::Tcp("db.internal".into()));
         assert_eq!(b.port.value, 6543);
@@ -359,7 +373,7 @@ mod tests {
 
     #[test]
     fn default_is_verify_full_with_system_roots() {
-        let (b, f) = judged(input("postgres://app@db:5432/app"), &spec()).unwrap();
+        let (b, f) = judged(input("postgres://app@db:5432/app")).unwrap();
         assert!(f.is_empty());
         assert_eq!(b.sslmode.value, SslMode::VerifyFull);
         assert_eq!(b.sslmode.source, Source::Default);
@@ -368,69 +382,10 @@ mod tests {
     }
 
     #[test]
-    fn weak_modes_are_findings() {
-        for (mode, check) in [
-            ("prefer", CheckId::TlsDowngradePermitted),
-            ("allow", CheckId::TlsDowngradePermitted),
-            ("require", CheckId::TlsUnverified),
-            ("verify-ca", CheckId::TlsUnverified),
-        ] {
-            let (b, f) = judged(
-                input(&format!("postgres://app@db/app?sslmode={mode}")),
-                &spec(),
-            )
-            .unwrap();
-            assert_eq!(f.len(), 1, "{mode}");
-            assert_eq!(f[0].check, check);
-            assert_eq!(f[0].severity, Severity::High);
-            assert!(
-                f[0].message.contains("env DATABASE_URL"),
-                "{}",
-                f[0].message
-            );
-            assert!(
-                !b.transport.is_plaintext(),
-                "attache never connects weaker than verify-full"
-            );
-        }
-    }
-
-    #[test]
-    fn disable_is_info_on_loopback_and_high_elsewhere() {
-        let (b, f) = judged(
-            input("postgres://app@127.0.0.1/app?sslmode=disable"),
-            &spec(),
-        )
-        .unwrap();
-        assert!(b.transport.is_plaintext());
-        assert_eq!(f[0].severity, Severity::Info);
-        let (_, f) = judged(
-            input("postgres://app@db.example.com/app?sslmode=disable"),
-            &spec(),
-        )
-        .unwrap();
-        assert_eq!(
-            (f[0].check, f[0].severity),
-            (CheckId::TlsPlaintext, Severity::High)
-        );
-        let mut strict = spec();
-        strict.policy.tls = TlsRequirement::Required;
-        let (_, f) = judged(
-            input("postgres://app@localhost/app?sslmode=disable"),
-            &strict,
-        )
-        .unwrap();
-        assert_eq!(f[0].severity, Severity::High);
-    }
-
-    #[test]
     fn keyword_strings() {
-        let (b, _) = judged(
-            input(
-                "host=10.0.0.5 port=5433 user=app password='it\\'s q' dbname=x sslmode=verify-full",
-            ),
-            &spec(),
-        )
+        let (b, _) = judged(input(
+            "host=10.0.0.5 port=5433 user=app password='it\\'s q' dbname=x sslmode=verify-full",
+        ))
         .unwrap();
         assert_eq!(b.host().value, Host::Tcp("10.0.0.5".into()));
         assert_eq!(b.port.value, 5433);
@@ -439,90 +394,15 @@ mod tests {
     }
 
     #[test]
-    fn invalid_bindings_name_field_and_source_but_no_secret() {
-        for (url, field) in [
-            ("postgres://app:planted-1@db:notaport/app", "port"),
-            (
-                "postgres://app:planted-1@db/app?sslmode=sometimes",
-                "sslmode",
-            ),
-            ("postgres://app:planted-1@db/app?planted-2=x", "URL"),
-            ("postgres://:planted-1@db/app", "user"),
-            ("postgres://app:planted-1@/app", "host"),
-            ("postgres://app:planted-1@a,b/app", "host"),
-            ("mysql://app:planted-1@db/app", "URL"),
-        ] {
-            let f = parse(input(url)).unwrap_err();
-            assert_eq!(f.check, CheckId::BindingInvalid, "{url}");
-            assert!(f.message.starts_with(field), "{url}: {}", f.message);
-            assert!(
-                f.message.contains("env DATABASE_URL"),
-                "{url}: {}",
-                f.message
-            );
-            assert!(
-                !f.message.contains("planted") && !f.remedy.contains("planted"),
-                "{url}: {}",
-                f.message
-            );
-        }
-    }
-
-    #[test]
     fn ipv6_and_socket_hosts() {
-        let (b, _) = judged(input("postgres://app@[::1]:5433/app"), &spec()).unwrap();
+        let (b, _) = judged(input("postgres://app@[::1]:5433/app")).unwrap();
         assert_eq!(b.host().value, Host::Tcp("::1".into()));
         assert!(b.host().value.is_local());
-        let (b, f) = judged(
-            input("postgres://app@%2Fvar%2Frun%2Fpostgresql/app"),
-            &spec(),
-        )
-        .unwrap();
+        let (b, f) = judged(input("postgres://app@%2Fvar%2Frun%2Fpostgresql/app")).unwrap();
         assert_eq!(b.host().value, Host::Socket("/var/run/postgresql".into()));
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::TlsPlaintext, Severity::Info)
         );
-    }
-
-    #[test]
-    fn two_different_passwords_are_invalid() {
-        let mut i = input("postgres://app:one@db/app");
-        i.password = Some(Sourced::new(
-            Secret::new("two".into()),
-            Source::File("/run/secrets/pw".into()),
-        ));
-        let f = parse(i).unwrap_err();
-        assert!(
-            f.message.contains("/run/secrets/pw") && f.message.contains("env DATABASE_URL"),
-            "{}",
-            f.message
-        );
-    }
-
-    #[test]
-    fn odd_input_never_panics() {
-        for url in [
-            "",
-            "postgres://",
-            "postgres://@",
-            "postgres://:@:/?",
-            "postgres://[",
-            "postgres://[::1",
-            "postgres://ü:ö@ä:1/é?sslmode=é",
-            "postgres://a@b/c?=",
-            "postgres://a@b/c?x",
-            "postgres://%ZZ@h/d",
-            "host='unterminated",
-            "host=",
-            "=x",
-            "host = a port = b",
-            "postgres://a@h:99999/d",
-            "postgres://a@h:-1/d",
-            "postgresql://a@h/d?sslrootcert=&sslcert=",
-            "\u{0}=\u{0}",
-        ] {
-            let _ = parse(input(url));
-        }
     }
 }

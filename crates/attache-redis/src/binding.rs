@@ -126,13 +126,6 @@ pub fn parse(input: BindingInput) -> Result<RedisBinding, Finding> {
         }
     }
     let mut params = input.read(&URL, <crate::Redis as Kind>::SURFACE.binding_types)?;
-    if let Some(m) = input.fields.get("sslmode") {
-        return Err(input.invalid(
-            "sslmode",
-            &m.source,
-            "sslmode is a PostgreSQL setting; a redis binding says `ssl` (true or false), or uses a rediss:// uri",
-        ));
-    }
     let mut asks = Vec::new();
     let scheme_tls = params.scheme.as_ref().map(|s| {
         s.clone()
@@ -277,48 +270,31 @@ mod tests {
     use super::*;
     use attache_core::Binding as _;
     use attache_core::tls::Roots;
-    use attache_core::{CheckId, ResourceSpec, Severity, TlsRequirement};
+    use attache_core::{CheckId, Policy, Severity, TlsRequirement};
+    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, url_input};
 
-    /// Parses, then judges the transport as core does before connecting.
+    attache_testkit::binding_suite!(crate::Redis, attache_testkit::RedisServer);
+
     fn judged(
         input: BindingInput,
-        spec: &ResourceSpec,
+        policy: &Policy,
     ) -> Result<(RedisBinding, Vec<Finding>), Finding> {
-        let b = parse(input)?;
-        let j = attache_core::transport::judge(
-            "cache",
-            &b.transport,
-            &spec.policy,
-            &<crate::Redis as Kind>::SURFACE.tls,
-        );
-        Ok((b, j.findings))
+        attache_testkit::binding_contract::judged::<crate::Redis>(input, policy)
+    }
+
+    fn input(url: &str) -> BindingInput {
+        url_input("cache", "CACHE_URL", url)
     }
 
     fn is_loopback(b: &RedisBinding) -> bool {
         b.transport.host.value.is_local()
     }
 
-    fn input(url: &str) -> BindingInput {
-        BindingInput {
-            resource: "cache".into(),
-            origin: Some(Source::Env("CACHE_URL".into())),
-            url: Some(Sourced::new(
-                Secret::new(url.into()),
-                Source::Env("CACHE_URL".into()),
-            )),
-            ..Default::default()
-        }
-    }
-
-    fn spec() -> ResourceSpec {
-        ResourceSpec::new("cache", "redis")
-    }
-
     #[test]
     fn rediss_url_with_everything() {
         let (b, f) = judged(
             input("rediss://app:p%40ss@cache.internal:6380/2?ssl_ca_certs=/ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem"),
-            &spec(),
+            &Policy::default(),
         )
         .unwrap();
         assert!(f.is_empty(), "{f:?}");
@@ -347,7 +323,7 @@ mod tests {
 
     #[test]
     fn defaults_are_tls_system_roots_port_6379_db_0() {
-        let (b, f) = judged(input("rediss://cache"), &spec()).unwrap();
+        let (b, f) = judged(input("rediss://cache"), &Policy::default()).unwrap();
         assert!(f.is_empty());
         assert_eq!(b.transport.tls.roots, Roots::System);
         assert_eq!((b.port.value, b.db.value), (6379, 0));
@@ -356,42 +332,24 @@ mod tests {
     }
 
     #[test]
-    fn insecure_fragment_and_redis_py_switches_are_tls_unverified() {
-        for url in [
-            "rediss://app@cache/0#insecure",
-            "rediss://app@cache/0?ssl_cert_reqs=none",
-            "rediss://app@cache/0?ssl_check_hostname=false",
-        ] {
-            let (b, f) = judged(input(url), &spec()).unwrap();
-            assert_eq!(f.len(), 1, "{url}");
-            assert_eq!(
-                (f[0].check, f[0].severity),
-                (CheckId::TlsUnverified, Severity::High)
-            );
-            assert!(f[0].message.contains("env CACHE_URL"), "{}", f[0].message);
-            assert!(!b.plaintext(), "attache still connects verified");
-        }
-    }
-
-    #[test]
-    fn plaintext_is_info_on_loopback_and_high_elsewhere() {
-        let (b, f) = judged(input("redis://app@127.0.0.1:6379"), &spec()).unwrap();
+    fn plaintext_to_ipv6_loopback_and_redis_words() {
+        let (b, f) = judged(input("redis://app@127.0.0.1:6379"), &Policy::default()).unwrap();
         assert!(b.plaintext() && is_loopback(&b));
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::TlsPlaintext, Severity::Info)
         );
-        let (b, f) = judged(input("redis://app@[::1]:6379"), &spec()).unwrap();
+        let (b, f) = judged(input("redis://app@[::1]:6379"), &Policy::default()).unwrap();
         assert!(is_loopback(&b));
         assert_eq!(f[0].severity, Severity::Info);
-        let (_, f) = judged(input("redis://app@cache.example.com"), &spec()).unwrap();
+        let (_, f) = judged(input("redis://app@cache.example.com"), &Policy::default()).unwrap();
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::TlsPlaintext, Severity::High)
         );
         assert!(f[0].message.contains("did not connect"), "{}", f[0].message);
-        let mut strict = spec();
-        strict.policy.tls = TlsRequirement::Required;
+        let mut strict = Policy::default();
+        strict.tls = TlsRequirement::Required;
         let (_, f) = judged(input("redis://app@localhost"), &strict).unwrap();
         assert_eq!(f[0].severity, Severity::High);
         let e = parse(input("redis://app@localhost?ssl_ca_certs=/ca.pem")).unwrap_err();
@@ -399,94 +357,16 @@ mod tests {
     }
 
     #[test]
-    fn service_binding_fields() {
-        let dir = Source::File("/bindings/cache".into());
-        let field = |name: &str, v: &str| {
-            (
-                name.to_owned(),
-                Sourced::new(
-                    v.to_owned(),
-                    Source::File(format!("/bindings/cache/{name}").into()),
-                ),
-            )
-        };
-        let mut i = BindingInput {
-            resource: "cache".into(),
-            origin: Some(dir),
-            fields: [
-                field("type", "redis"),
-                field("host", "10.0.0.7"),
-                field("port", "6380"),
-                field("username", "app"),
-                field("database", "3"),
-            ]
-            .into_iter()
-            .collect(),
-            password: Some(Sourced::new(
-                Secret::new("pw".into()),
-                Source::File("/bindings/cache/password".into()),
-            )),
-            ..Default::default()
-        };
-        i.files.insert(
-            "ca.crt".into(),
-            Sourced::new(
-                "/bindings/cache/ca.crt".into(),
-                Source::File("/bindings/cache/ca.crt".into()),
-            ),
-        );
-        let (b, f) = judged(i.clone(), &spec()).unwrap();
-        assert!(f.is_empty());
-        assert_eq!(b.target(), "rediss://app@10.0.0.7:6380/3");
-        assert_eq!(
-            b.user.as_ref().unwrap().source.to_string(),
-            "file /bindings/cache/username"
-        );
-        assert!(matches!(b.transport.tls.roots, Roots::PemFile(_)));
-
-        i.fields.insert("ssl".into(), field("ssl", "false").1);
-        i.files.clear();
-        let (b, f) = judged(i.clone(), &spec()).unwrap();
-        assert!(b.plaintext());
-        assert_eq!(f[0].severity, Severity::High, "10.0.0.7 is not loopback");
-
-        i.fields
-            .insert("type".into(), field("type", "postgresql").1);
-        let e = parse(i).unwrap_err();
-        assert!(e.message.starts_with("type"), "{}", e.message);
-    }
-
-    #[test]
-    fn two_different_passwords_are_invalid() {
-        let mut i = input("rediss://app:one@cache");
-        i.password = Some(Sourced::new(
-            Secret::new("two".into()),
-            Source::File("/run/secrets/pw".into()),
-        ));
-        let e = parse(i).unwrap_err();
-        assert!(
-            e.message.contains("/run/secrets/pw") && e.message.contains("env CACHE_URL"),
-            "{}",
-            e.message
-        );
-    }
-
-    #[test]
-    fn invalid_urls_name_field_and_source_but_no_secret() {
+    fn invalid_redis_urls_name_field_and_source_but_no_secret() {
         for (url, field) in [
-            ("rediss://app:planted-1@cache:notaport", "port"),
-            ("rediss://app:planted-1@cache:0", "port"),
             ("rediss://app:planted-1@cache/planted-db", "database"),
             ("rediss://app:planted-1@cache/-1", "database"),
-            ("rediss://app:planted-1@cache?planted-2=x", "URL"),
             ("rediss://app:planted-1@cache?planted-2", "URL"),
             ("rediss://app:planted-1@cache#planted-2", "URL"),
             ("rediss://app:pla#nted-1@cache", "URL"),
             ("rediss://app:pla/nted-1@cache", "port"),
             ("rediss://app:planted-1@", "host"),
-            ("rediss://app:planted-1@[::1", "host"),
             ("rediss://app:planted-1@[::1]x", "host"),
-            ("postgres://app:planted-1@cache", "URL"),
             ("app:planted-1@cache", "URL"),
             ("unix://app:planted-1@/tmp/redis.sock", "URL"),
             (
@@ -499,40 +379,35 @@ mod tests {
             ),
             ("rediss://app:%FFplanted-1@cache", "password"),
         ] {
-            let e = parse(input(url)).unwrap_err();
-            assert_eq!(e.check, CheckId::BindingInvalid, "{url}");
-            assert!(e.message.starts_with(field), "{url}: {}", e.message);
-            assert!(e.message.contains("env CACHE_URL"), "{url}: {}", e.message);
-            for text in [&e.message, &e.remedy, &format!("{e:?}")] {
-                assert!(!text.contains("planted"), "{url}: {text}");
-            }
+            assert_invalid::<crate::Redis>("CACHE_URL", url, field);
         }
     }
 
     #[test]
-    fn odd_input_never_panics() {
-        for url in [
-            "",
-            "rediss://",
-            "rediss://@",
-            "rediss://:@:/?#",
-            "rediss://[",
-            "rediss://[]",
-            "rediss://]:",
-            "rediss://ü:ö@ä:1/é?ssl_ca_certs=é#é",
-            "rediss://a@b/c?=",
-            "rediss://a@b/c?&&",
-            "rediss://%ZZ@h/d",
-            "rediss://a@h:99999/0",
-            "rediss://a@h:-1/0",
-            "rediss://a@h/99999999999999999999",
-            "rediss://a@h/0?ssl_ca_certs=&ssl_certfile=&ssl_keyfile=",
-            "\u{0}://\u{0}",
-            "://",
-            "redis://a@\u{0}",
-            "rediss://a@h#",
-        ] {
-            let _ = parse(input(url));
-        }
+    fn odd_redis_urls_never_panic() {
+        assert_never_panics::<crate::Redis>(
+            [
+                "",
+                "rediss://",
+                "rediss://@",
+                "rediss://:@:/?#",
+                "rediss://[",
+                "rediss://[]",
+                "rediss://]:",
+                "rediss://ü:ö@ä:1/é?ssl_ca_certs=é#é",
+                "rediss://a@b/c?=",
+                "rediss://a@b/c?&&",
+                "rediss://%ZZ@h/d",
+                "rediss://a@h:99999/0",
+                "rediss://a@h:-1/0",
+                "rediss://a@h/99999999999999999999",
+                "rediss://a@h/0?ssl_ca_certs=&ssl_certfile=&ssl_keyfile=",
+                "\u{0}://\u{0}",
+                "://",
+                "redis://a@\u{0}",
+                "rediss://a@h#",
+            ]
+            .map(String::from),
+        );
     }
 }

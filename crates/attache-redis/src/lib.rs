@@ -65,7 +65,7 @@ impl Kind for Redis {
         title: "Redis",
         url: binding::URL,
         binding_types: &["redis"],
-        binding_files: &["ssl", "sslmode"],
+        binding_files: &["ssl"],
         default_passwords: &["redis"],
         tls: TlsAdvice {
             verify_full: "remove it, and give the binding the server's CA (ssl_ca_certs, ca.crt) if the certificate is not signed by a public CA",

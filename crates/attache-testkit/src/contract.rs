@@ -191,6 +191,9 @@ pub trait Service: Sized + Send + Sync + 'static {
     /// The service-binding files for `login` (`type`, `host`, `port`, `username`, `password`,
     /// `ca.crt`, …).
     fn binding_files(login: &Login) -> Vec<(&'static str, String)>;
+    /// The kind's URL for user `app` with password `planted-1` at `host:port`, database `appdb`
+    /// where the kind has databases, TLS verified against the CA `/ca.pem`.
+    fn sample_url(host: &str, port: u16) -> String;
     /// `url` with each weak TLS mode the kind's bindings can ask for, and the check it is.
     fn weak_tls(url: &str) -> Vec<(String, CheckId)>;
     /// `url` asking for plaintext.

@@ -21,6 +21,7 @@
 //! crate is for tests only.
 
 mod binding;
+pub mod binding_contract;
 pub mod contract;
 mod instance;
 mod mysql;

@@ -15,6 +15,8 @@ use crate::{
     RedisOptions, RedisServer, RedisTestAccount, StripProxy, TestAccount,
 };
 
+use crate::binding_contract::PASSWORD as SAMPLE_PASSWORD;
+
 fn read_ca(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
@@ -89,6 +91,18 @@ fn database(login: &Login) -> &str {
 impl Service for PgServer {
     const KIND: &'static str = "postgres";
     const NEEDS: &'static [&'static str] = NEEDS;
+
+    fn sample_url(host: &str, port: u16) -> String {
+        TestAccount {
+            database: "appdb".into(),
+            user: "app".into(),
+            password: SAMPLE_PASSWORD.into(),
+            host: host.into(),
+            port,
+            ca_path: "/ca.pem".into(),
+        }
+        .url()
+    }
 
     fn shared() -> &'static Self {
         PgServer::shared()
@@ -187,6 +201,19 @@ impl Service for PgServer {
 impl Service for MysqlServer {
     const KIND: &'static str = "mysql";
     const NEEDS: &'static [&'static str] = MYSQL_NEEDS;
+
+    fn sample_url(host: &str, port: u16) -> String {
+        MysqlTestAccount {
+            database: "appdb".into(),
+            user: "app".into(),
+            password: SAMPLE_PASSWORD.into(),
+            role: None,
+            host: host.into(),
+            port,
+            ca_path: "/ca.pem".into(),
+        }
+        .url()
+    }
 
     fn shared() -> &'static Self {
         MysqlServer::shared()
@@ -295,6 +322,17 @@ impl Service for MysqlServer {
 impl Service for RedisServer {
     const KIND: &'static str = "redis";
     const NEEDS: &'static [&'static str] = REDIS_NEEDS;
+
+    fn sample_url(host: &str, port: u16) -> String {
+        RedisTestAccount {
+            user: "app".into(),
+            password: SAMPLE_PASSWORD.into(),
+            host: host.into(),
+            port,
+            ca_path: "/ca.pem".into(),
+        }
+        .url()
+    }
 
     fn shared() -> &'static Self {
         RedisServer::shared()
