@@ -19,7 +19,7 @@ use crate::finding::{CheckId, Finding, Severity};
 use crate::secret::Secret;
 use crate::source::{Source, Sourced};
 use crate::tls::{ClientIdentity, Roots, TlsSettings};
-use crate::transport::Transport;
+use crate::transport::{TlsAsk, TlsMode, Transport};
 use crate::url::Host;
 
 /// What every kind's binding can tell core. Its `Debug` never shows a secret.
@@ -329,6 +329,67 @@ impl Params {
             secret_files,
         )
     }
+
+    /// The value of the kind's TLS-mode parameter (`modes.key`) and the ask it makes of TLS;
+    /// without one, the value that asks for verify-full, from [`Source::Default`]. A value
+    /// not in `modes` is `binding-invalid`, listing the values.
+    pub fn tls_mode(
+        &self,
+        input: &BindingInput,
+        modes: &TlsModes,
+    ) -> Result<(Sourced<&'static str>, TlsAsk), Finding> {
+        let fold = |s: &str| -> String {
+            if modes.loose {
+                s.to_ascii_lowercase().replace('-', "_")
+            } else {
+                s.to_owned()
+            }
+        };
+        let (value, source) = match self.get(modes.key) {
+            Some(given) => {
+                let wanted = fold(&given.value);
+                let Some(&(value, _)) = modes.values.iter().find(|(v, _)| fold(v) == wanted) else {
+                    let listed: Vec<&str> = modes.values.iter().map(|(v, _)| *v).collect();
+                    return Err(input.invalid(
+                        modes.key,
+                        &given.source,
+                        format!("expected one of {}", listed.join(", ")),
+                    ));
+                };
+                (value, given.source.clone())
+            }
+            None => {
+                let &(value, _) = modes
+                    .values
+                    .iter()
+                    .find(|(_, m)| *m == TlsMode::VerifyFull)
+                    .expect("a kind's TLS modes include verify-full");
+                (value, Source::Default)
+            }
+        };
+        let mode = modes
+            .values
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map(|(_, m)| *m)
+            .expect("found above");
+        let ask = TlsAsk::new(mode, format!("{}={value}", modes.key), source.clone());
+        Ok((Sourced::new(value, source), ask))
+    }
+}
+
+/// A kind's TLS-mode parameter as data: its name, its values (in the order an error lists
+/// them) and what each asks of TLS. [`tls_modes!`](crate::tls_modes) writes one:
+/// `tls_modes!("tls", exact; "off" => Plaintext, "verify" => VerifyFull)`
+/// (`loose` instead of `exact`: values match regardless of case and of `-` versus `_`).
+#[derive(Debug, Clone, Copy)]
+pub struct TlsModes {
+    /// The parameter's canonical name.
+    pub key: &'static str,
+    /// Each value and what it asks for; exactly one asks for verify-full (the default).
+    pub values: &'static [(&'static str, TlsMode)],
+    /// Whether values match regardless of case and of `-` versus `_`.
+    pub loose: bool,
 }
 
 impl BindingInput {
@@ -659,4 +720,22 @@ mod tests {
             assert!(p.port(&i, 1).is_err(), "{bad}");
         }
     }
+}
+
+/// A [`TlsModes`]: `tls_modes!(KEY, exact|loose; VALUE => TlsMode variant, …)`.
+#[macro_export]
+macro_rules! tls_modes {
+    ($key:literal, exact; $($value:literal => $mode:ident),+ $(,)?) => {
+        $crate::tls_modes!(@ $key, false; $($value => $mode),+)
+    };
+    ($key:literal, loose; $($value:literal => $mode:ident),+ $(,)?) => {
+        $crate::tls_modes!(@ $key, true; $($value => $mode),+)
+    };
+    (@ $key:literal, $loose:expr; $($value:literal => $mode:ident),+) => {
+        $crate::TlsModes {
+            key: $key,
+            values: &[$(($value, $crate::TlsMode::$mode)),+],
+            loose: $loose,
+        }
+    };
 }

@@ -34,7 +34,7 @@ pub mod url;
 
 pub use account::{Account, Fix, NeedCheck, NeedState, Privilege, Role, Via};
 pub use attached::{AttachOptions, AttachStatus, Attached, Lease, Refusal, Watch};
-pub use binding::{Binding, BindingInput, Params, UrlShape};
+pub use binding::{Binding, BindingInput, Params, TlsModes, UrlShape};
 pub use discover::Environment;
 pub use failure::Failure;
 pub use finding::{CheckId, Finding, Severity};

@@ -18,61 +18,14 @@
 
 use std::path::PathBuf;
 
-use attache_core::binding::{BindingInput, UrlShape};
-use attache_core::transport::{TlsAsk, TlsMode, Transport};
+use attache_core::binding::{BindingInput, TlsModes, UrlShape};
+use attache_core::transport::Transport;
 use attache_core::{Finding, Host, Kind, Secret, Source, Sourced};
 
-/// The MySQL client's `--ssl-mode`: what the binding asks of TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// No TLS.
-    Disabled,
-    /// TLS if the server offers it, else plaintext (the `mysql` client's default).
-    Preferred,
-    /// TLS, nothing verified.
-    Required,
-    /// TLS, chain verified, host name not.
-    VerifyCa,
-    /// TLS, chain and host name verified (attache's default and only way of connecting).
-    VerifyIdentity,
-}
-
-impl Mode {
-    fn parse(s: &str) -> Option<Mode> {
-        Some(
-            match s.trim().to_ascii_uppercase().replace('-', "_").as_str() {
-                "DISABLED" => Mode::Disabled,
-                "PREFERRED" => Mode::Preferred,
-                "REQUIRED" => Mode::Required,
-                "VERIFY_CA" => Mode::VerifyCa,
-                "VERIFY_IDENTITY" => Mode::VerifyIdentity,
-                _ => return None,
-            },
-        )
-    }
-
-    /// What the mode asks of the connection, in core's words.
-    pub fn mode(self) -> TlsMode {
-        match self {
-            Mode::Disabled => TlsMode::Plaintext,
-            Mode::Preferred => TlsMode::PlaintextFallback,
-            Mode::Required => TlsMode::NoVerification,
-            Mode::VerifyCa => TlsMode::NoHostCheck,
-            Mode::VerifyIdentity => TlsMode::VerifyFull,
-        }
-    }
-
-    /// The client's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Disabled => "DISABLED",
-            Mode::Preferred => "PREFERRED",
-            Mode::Required => "REQUIRED",
-            Mode::VerifyCa => "VERIFY_CA",
-            Mode::VerifyIdentity => "VERIFY_IDENTITY",
-        }
-    }
-}
+/// The MySQL client's `--ssl-mode`: its values and what each asks of TLS (any case, `-` or `_`).
+pub const SSL_MODE: TlsModes = attache_core::tls_modes!("ssl-mode", loose;
+    "VERIFY_IDENTITY" => VerifyFull, "VERIFY_CA" => NoHostCheck, "REQUIRED" => NoVerification,
+    "PREFERRED" => PlaintextFallback, "DISABLED" => Plaintext);
 
 /// A parsed MySQL binding. Its `Debug` shows no secret.
 #[derive(Debug, Clone)]
@@ -87,7 +40,7 @@ pub struct MysqlBinding {
     pub password: Option<Sourced<Secret>>,
     /// The mode the binding asked for (attache connects verify-identity whatever it says, or
     /// not at all; core judges it).
-    pub ssl_mode: Sourced<Mode>,
+    pub ssl_mode: Sourced<&'static str>,
     /// The host (or unix socket), the TLS mode and material, for core's judgement.
     pub transport: Transport,
     /// Where the binding came from.
@@ -193,26 +146,9 @@ pub fn parse(input: BindingInput) -> Result<MysqlBinding, Finding> {
     if let Some(d) = database.as_ref().filter(|d| d.value.contains('/')) {
         return Err(input.invalid("database", &d.source, "a database name has no `/`"));
     }
-    let ssl_mode = match params.get("ssl-mode") {
-        Some(m) => match Mode::parse(&m.value) {
-            Some(mode) => Sourced::new(mode, m.source.clone()),
-            None => {
-                return Err(input.invalid(
-                    "ssl-mode",
-                    &m.source,
-                    "expected one of VERIFY_IDENTITY, VERIFY_CA, REQUIRED, PREFERRED, DISABLED",
-                ));
-            }
-        },
-        None => Sourced::new(Mode::VerifyIdentity, Source::Default),
-    };
+    let (ssl_mode, ask) = params.tls_mode(&input, &SSL_MODE)?;
     let mut secret_files = input.secret_files.clone();
     let tls = params.tls(&input, ["ssl-ca", "ssl-cert", "ssl-key"], &mut secret_files)?;
-    let ask = TlsAsk::new(
-        ssl_mode.value.mode(),
-        format!("ssl-mode={}", ssl_mode.value.as_str()),
-        ssl_mode.source.clone(),
-    );
     Ok(MysqlBinding {
         port,
         user,
@@ -234,16 +170,12 @@ mod tests {
     use super::*;
     use attache_core::tls::Roots;
     use attache_core::{CheckId, Policy, Severity};
-    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, url_input};
+    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, judge_url};
 
     attache_testkit::binding_suite!(crate::Mysql, attache_testkit::MysqlServer);
 
-    fn judged(input: BindingInput) -> Result<(MysqlBinding, Vec<Finding>), Finding> {
-        attache_testkit::binding_contract::judged::<crate::Mysql>(input, &Policy::default())
-    }
-
-    fn input(url: &str) -> BindingInput {
-        url_input("db", "DATABASE_URL", url)
+    fn judged(url: &str) -> Result<(MysqlBinding, Vec<Finding>), Finding> {
+        judge_url::<crate::Mysql>("db", "DATABASE_URL", url, &Policy::default())
     }
 
     #[test]
@@ -266,9 +198,7 @@ mod tests {
 
     #[test]
     fn url_with_everything() {
-        let (b, f) = judged(
-            input("mysql://app:p%40ss@db.internal:3307/appdb?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem&ssl-cert=/c.pem&ssl-key=/k.pem")
-        )
+        let (b, f) = judged("mysql://app:p%40ss@db.internal:3307/appdb?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem&ssl-cert=/c.pem&ssl-key=/k.pem")
         .unwrap();
         assert!(f.is_empty());
         assert_eq!(b.host().value, Host::Tcp("db.internal".into()));
@@ -298,14 +228,14 @@ mod tests {
 
     #[test]
     fn default_is_verify_identity_with_system_roots() {
-        let (b, f) = judged(input("mysql://app@db/app")).unwrap();
+        let (b, f) = judged("mysql://app@db/app").unwrap();
         assert!(f.is_empty());
-        assert_eq!(b.ssl_mode.value, Mode::VerifyIdentity);
+        assert_eq!(b.ssl_mode.value, "VERIFY_IDENTITY");
         assert_eq!(b.ssl_mode.source, Source::Default);
         assert_eq!(b.port.value, 3306);
         assert_eq!(b.transport.tls.roots, Roots::System);
         assert!(!b.transport.is_plaintext());
-        let (b, _) = judged(input("mariadb://app@db")).unwrap();
+        let (b, _) = judged("mariadb://app@db").unwrap();
         assert!(b.database.is_none());
     }
 
@@ -316,20 +246,18 @@ mod tests {
             "mysql://app@db/app?ssl_mode=VERIFY_CA",
             "mysql://app@db/app?SSL-MODE=verify-ca",
         ] {
-            let (b, f) = judged(input(url)).unwrap();
-            assert_eq!(b.ssl_mode.value, Mode::VerifyCa, "{url}");
+            let (b, f) = judged(url).unwrap();
+            assert_eq!(b.ssl_mode.value, "VERIFY_CA", "{url}");
             assert_eq!(f[0].check, CheckId::TlsUnverified);
         }
-        let (b, _) = judged(input("mysql://app@db/app?ssl_ca=/x.pem")).unwrap();
+        let (b, _) = judged("mysql://app@db/app?ssl_ca=/x.pem").unwrap();
         assert!(matches!(b.transport.tls.roots, Roots::PemFile(_)));
     }
 
     #[test]
     fn socket_is_local_plaintext() {
-        let (b, f) = judged(input(
-            "mysql://app@localhost/app?socket=%2Frun%2Fmysqld%2Fmysqld.sock",
-        ))
-        .unwrap();
+        let (b, f) =
+            judged("mysql://app@localhost/app?socket=%2Frun%2Fmysqld%2Fmysqld.sock").unwrap();
         assert_eq!(
             b.host().value,
             Host::Socket("/run/mysqld/mysqld.sock".into())

@@ -36,7 +36,6 @@ pub mod checks;
 pub mod connect;
 pub mod inspect;
 pub mod needs;
-mod pages;
 pub mod provision;
 
 use std::fmt;
@@ -148,7 +147,7 @@ impl Kind for Mysql {
         },
         no_credential_fix: "ALTER USER … IDENTIFIED BY '<a long random password>' for this account, and give the binding a password file",
         unknown_fix: "let the account read its own grants (SHOW GRANTS needs no privilege; a role's grants are read after SET ROLE); until then its privileges are unknown, not assumed",
-        pages: pages::PAGES,
+        pages: include_str!("../checks.md"),
     };
     type Need = needs::Need;
     type Binding = MysqlBinding;

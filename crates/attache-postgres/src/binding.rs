@@ -7,63 +7,14 @@
 
 use std::path::PathBuf;
 
-use attache_core::binding::{BindingInput, Params, UrlShape};
-use attache_core::transport::{TlsAsk, TlsMode, Transport};
+use attache_core::binding::{BindingInput, Params, TlsModes, UrlShape};
+use attache_core::transport::Transport;
 use attache_core::{Finding, Host, Kind, Secret, Source, Sourced};
 
-/// libpq's `sslmode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    /// No TLS.
-    Disable,
-    /// Plaintext first, TLS if the server insists.
-    Allow,
-    /// TLS if the server offers it, else plaintext.
-    Prefer,
-    /// TLS, nothing verified.
-    Require,
-    /// TLS, chain verified, host name not.
-    VerifyCa,
-    /// TLS, chain and host name verified (attache's default and only way of connecting).
-    VerifyFull,
-}
-
-impl SslMode {
-    fn parse(s: &str) -> Option<SslMode> {
-        Some(match s {
-            "disable" => SslMode::Disable,
-            "allow" => SslMode::Allow,
-            "prefer" => SslMode::Prefer,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            _ => return None,
-        })
-    }
-
-    /// libpq's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Allow => "allow",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-
-    /// What the mode asks of the connection, in core's words.
-    pub fn mode(self) -> TlsMode {
-        match self {
-            SslMode::Disable => TlsMode::Plaintext,
-            SslMode::Allow | SslMode::Prefer => TlsMode::PlaintextFallback,
-            SslMode::Require => TlsMode::NoVerification,
-            SslMode::VerifyCa => TlsMode::NoHostCheck,
-            SslMode::VerifyFull => TlsMode::VerifyFull,
-        }
-    }
-}
+/// libpq's `sslmode`: its values and what each asks of TLS.
+pub const SSLMODE: TlsModes = attache_core::tls_modes!("sslmode", exact;
+    "disable" => Plaintext, "allow" => PlaintextFallback, "prefer" => PlaintextFallback,
+    "require" => NoVerification, "verify-ca" => NoHostCheck, "verify-full" => VerifyFull);
 
 /// A parsed PostgreSQL binding. Its `Debug` shows no secret.
 #[derive(Debug, Clone)]
@@ -78,7 +29,7 @@ pub struct PgBinding {
     pub password: Option<Sourced<Secret>>,
     /// The mode the binding asked for (attache connects verify-full whatever it says, or not at
     /// all; core judges it).
-    pub sslmode: Sourced<SslMode>,
+    pub sslmode: Sourced<&'static str>,
     /// The host, the TLS mode and material, for core's judgement.
     pub transport: Transport,
     /// `options` (e.g. `-c search_path=app`).
@@ -174,30 +125,13 @@ pub fn parse(input: BindingInput) -> Result<PgBinding, Finding> {
         Some(d) => d.clone(),
         None => Sourced::new(user.value.clone(), Source::Default),
     };
-    let sslmode = match params.get("sslmode") {
-        Some(m) => match SslMode::parse(&m.value) {
-            Some(mode) => Sourced::new(mode, m.source.clone()),
-            None => {
-                return Err(input.invalid(
-                    "sslmode",
-                    &m.source,
-                    "expected one of disable, allow, prefer, require, verify-ca, verify-full",
-                ));
-            }
-        },
-        None => Sourced::new(SslMode::VerifyFull, Source::Default),
-    };
+    let (sslmode, ask) = params.tls_mode(&input, &SSLMODE)?;
     let mut secret_files = input.secret_files.clone();
     let tls = params.tls(
         &input,
         ["sslrootcert", "sslcert", "sslkey"],
         &mut secret_files,
     )?;
-    let ask = TlsAsk::new(
-        sslmode.value.mode(),
-        format!("sslmode={}", sslmode.value.as_str()),
-        sslmode.source.clone(),
-    );
     Ok(PgBinding {
         port,
         user,
@@ -305,16 +239,12 @@ mod tests {
     use super::*;
     use attache_core::tls::Roots;
     use attache_core::{CheckId, Policy, Severity};
-    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, url_input};
+    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, judge_url};
 
     attache_testkit::binding_suite!(crate::Postgres, attache_testkit::PgServer);
 
-    fn judged(input: BindingInput) -> Result<(PgBinding, Vec<Finding>), Finding> {
-        attache_testkit::binding_contract::judged::<crate::Postgres>(input, &Policy::default())
-    }
-
-    fn input(url: &str) -> BindingInput {
-        url_input("db", "DATABASE_URL", url)
+    fn judged(url: &str) -> Result<(PgBinding, Vec<Finding>), Finding> {
+        judge_url::<crate::Postgres>("db", "DATABASE_URL", url, &Policy::default())
     }
 
     #[test]
@@ -350,7 +280,7 @@ mod tests {
 
     #[test]
     fn uri_with_everything() {
-        let (b, f) = judged(input("postgresql://app:p%40ss@db.internal:6543/appdb?sslmode=verify-full&sslrootcert=/ca.pem&application_name=web")).unwrap();
+        let (b, f) = judged("postgresql://app:p%40ss@db.internal:6543/appdb?sslmode=verify-full&sslrootcert=/ca.pem&application_name=web").unwrap();
         assert!(f.is_empty());
         assert_eq!(b.host().value, Host::Tcp("db.internal".into()));
         assert_eq!(b.port.value, 6543);
@@ -373,9 +303,9 @@ mod tests {
 
     #[test]
     fn default_is_verify_full_with_system_roots() {
-        let (b, f) = judged(input("postgres://app@db:5432/app")).unwrap();
+        let (b, f) = judged("postgres://app@db:5432/app").unwrap();
         assert!(f.is_empty());
-        assert_eq!(b.sslmode.value, SslMode::VerifyFull);
+        assert_eq!(b.sslmode.value, "verify-full");
         assert_eq!(b.sslmode.source, Source::Default);
         assert_eq!(b.transport.tls.roots, Roots::System);
         assert!(!b.transport.is_plaintext());
@@ -383,9 +313,9 @@ mod tests {
 
     #[test]
     fn keyword_strings() {
-        let (b, _) = judged(input(
+        let (b, _) = judged(
             "host=10.0.0.5 port=5433 user=app password='it\\'s q' dbname=x sslmode=verify-full",
-        ))
+        )
         .unwrap();
         assert_eq!(b.host().value, Host::Tcp("10.0.0.5".into()));
         assert_eq!(b.port.value, 5433);
@@ -395,10 +325,10 @@ mod tests {
 
     #[test]
     fn ipv6_and_socket_hosts() {
-        let (b, _) = judged(input("postgres://app@[::1]:5433/app")).unwrap();
+        let (b, _) = judged("postgres://app@[::1]:5433/app").unwrap();
         assert_eq!(b.host().value, Host::Tcp("::1".into()));
         assert!(b.host().value.is_local());
-        let (b, f) = judged(input("postgres://app@%2Fvar%2Frun%2Fpostgresql/app")).unwrap();
+        let (b, f) = judged("postgres://app@%2Fvar%2Frun%2Fpostgresql/app").unwrap();
         assert_eq!(b.host().value, Host::Socket("/var/run/postgresql".into()));
         assert_eq!(
             (f[0].check, f[0].severity),

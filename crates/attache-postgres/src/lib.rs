@@ -27,7 +27,6 @@ pub mod checks;
 pub mod connect;
 pub mod inspect;
 pub mod needs;
-mod pages;
 pub mod provision;
 
 use attache_core::{
@@ -113,7 +112,7 @@ impl Kind for Postgres {
         },
         no_credential_fix: "require scram-sha-256 (or cert) for this account in pg_hba.conf instead of trust, and give the binding a password file",
         unknown_fix: "let the account read the catalogs (pg_roles, pg_auth_members, pg_class, pg_namespace, pg_proc, pg_database); until then its privileges are unknown, not assumed",
-        pages: pages::PAGES,
+        pages: include_str!("../checks.md"),
     };
     type Need = needs::Need;
     type Binding = PgBinding;

@@ -271,19 +271,14 @@ mod tests {
     use attache_core::Binding as _;
     use attache_core::tls::Roots;
     use attache_core::{CheckId, Policy, Severity, TlsRequirement};
-    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, url_input};
+    use attache_testkit::binding_contract::{
+        assert_invalid, assert_never_panics, judge_url, url_input,
+    };
 
     attache_testkit::binding_suite!(crate::Redis, attache_testkit::RedisServer);
 
-    fn judged(
-        input: BindingInput,
-        policy: &Policy,
-    ) -> Result<(RedisBinding, Vec<Finding>), Finding> {
-        attache_testkit::binding_contract::judged::<crate::Redis>(input, policy)
-    }
-
-    fn input(url: &str) -> BindingInput {
-        url_input("cache", "CACHE_URL", url)
+    fn judged(url: &str, policy: &Policy) -> Result<(RedisBinding, Vec<Finding>), Finding> {
+        judge_url::<crate::Redis>("cache", "CACHE_URL", url, policy)
     }
 
     fn is_loopback(b: &RedisBinding) -> bool {
@@ -292,8 +287,7 @@ mod tests {
 
     #[test]
     fn rediss_url_with_everything() {
-        let (b, f) = judged(
-            input("rediss://app:p%40ss@cache.internal:6380/2?ssl_ca_certs=/ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem"),
+        let (b, f) = judged("rediss://app:p%40ss@cache.internal:6380/2?ssl_ca_certs=/ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem",
             &Policy::default(),
         )
         .unwrap();
@@ -323,7 +317,7 @@ mod tests {
 
     #[test]
     fn defaults_are_tls_system_roots_port_6379_db_0() {
-        let (b, f) = judged(input("rediss://cache"), &Policy::default()).unwrap();
+        let (b, f) = judged("rediss://cache", &Policy::default()).unwrap();
         assert!(f.is_empty());
         assert_eq!(b.transport.tls.roots, Roots::System);
         assert_eq!((b.port.value, b.db.value), (6379, 0));
@@ -333,16 +327,16 @@ mod tests {
 
     #[test]
     fn plaintext_to_ipv6_loopback_and_redis_words() {
-        let (b, f) = judged(input("redis://app@127.0.0.1:6379"), &Policy::default()).unwrap();
+        let (b, f) = judged("redis://app@127.0.0.1:6379", &Policy::default()).unwrap();
         assert!(b.plaintext() && is_loopback(&b));
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::TlsPlaintext, Severity::Info)
         );
-        let (b, f) = judged(input("redis://app@[::1]:6379"), &Policy::default()).unwrap();
+        let (b, f) = judged("redis://app@[::1]:6379", &Policy::default()).unwrap();
         assert!(is_loopback(&b));
         assert_eq!(f[0].severity, Severity::Info);
-        let (_, f) = judged(input("redis://app@cache.example.com"), &Policy::default()).unwrap();
+        let (_, f) = judged("redis://app@cache.example.com", &Policy::default()).unwrap();
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::TlsPlaintext, Severity::High)
@@ -350,9 +344,14 @@ mod tests {
         assert!(f[0].message.contains("did not connect"), "{}", f[0].message);
         let mut strict = Policy::default();
         strict.tls = TlsRequirement::Required;
-        let (_, f) = judged(input("redis://app@localhost"), &strict).unwrap();
+        let (_, f) = judged("redis://app@localhost", &strict).unwrap();
         assert_eq!(f[0].severity, Severity::High);
-        let e = parse(input("redis://app@localhost?ssl_ca_certs=/ca.pem")).unwrap_err();
+        let e = parse(url_input(
+            "cache",
+            "CACHE_URL",
+            "redis://app@localhost?ssl_ca_certs=/ca.pem",
+        ))
+        .unwrap_err();
         assert!(e.message.contains("use rediss://"), "{}", e.message);
     }
 

@@ -42,7 +42,6 @@ pub mod checks;
 pub mod connect;
 pub mod inspect;
 pub mod needs;
-mod pages;
 pub mod provision;
 
 use attache_core::{
@@ -77,7 +76,7 @@ impl Kind for Redis {
         },
         no_credential_fix: "give the user a password (`ACL SETUSER <user> resetpass >…`) and the binding a password file",
         unknown_fix: "have an admin compare `ACL GETUSER <user>` with `attache grants`; attache does not ask for +acl|getuser, which would let the account read every user's rules and password hashes",
-        pages: pages::PAGES,
+        pages: include_str!("../checks.md"),
     };
     type Need = needs::Need;
     type Binding = RedisBinding;

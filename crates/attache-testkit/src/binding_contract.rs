@@ -42,6 +42,16 @@ pub fn judged<K: Kind>(
     Ok((b, j.findings))
 }
 
+/// [`judged`] for `url` in `var` of `resource`.
+pub fn judge_url<K: Kind>(
+    resource: &str,
+    var: &str,
+    url: &str,
+    policy: &Policy,
+) -> Result<(K::Binding, Vec<Finding>), Finding> {
+    judged::<K>(url_input(resource, var, url), policy)
+}
+
 /// Asserts `url` in `var` is `binding-invalid`, the message starting with `field` and naming
 /// the variable, and no `planted` secret in message or remedy.
 pub fn assert_invalid<K: Kind>(var: &str, url: &str, field: &str) {

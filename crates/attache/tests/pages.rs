@@ -47,3 +47,33 @@ fn core_pages_name_no_kind_and_every_section_is_shown() {
         }
     }
 }
+
+#[test]
+fn every_kind_section_is_a_known_check_once_in_order() {
+    for kind in attache::registry().kinds() {
+        let surface = kind.surface();
+        let ids: Vec<&str> = surface.sections().map(|(id, _)| id).collect();
+        assert!(!ids.is_empty(), "{} has no sections", surface.title);
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            ids, sorted,
+            "{}: sections not sorted by id, or one twice",
+            surface.title
+        );
+        for (id, body) in surface.sections() {
+            assert!(
+                id.parse::<CheckId>().is_ok(),
+                "{}: `{id}` is no check",
+                surface.title
+            );
+            assert!(!body.is_empty(), "{}: section {id} is empty", surface.title);
+            assert!(
+                !body.starts_with('#'),
+                "{}: section {id} starts with a heading; `attache explain` adds it",
+                surface.title
+            );
+        }
+    }
+}
