@@ -75,6 +75,11 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// A server, the binding's asks of TLS, and its TLS material.
+    pub fn new(host: Sourced<Host>, asks: Vec<TlsAsk>, tls: TlsSettings) -> Transport {
+        Transport { host, asks, tls }
+    }
+
     /// Whether the binding asks for no TLS at all, or names a unix socket (where TLS does not
     /// apply).
     pub fn is_plaintext(&self) -> bool {

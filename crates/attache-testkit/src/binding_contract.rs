@@ -6,6 +6,9 @@
 //! ([`Service::sample_url`]) is for user `app`, password [`PASSWORD`], database `appdb` and the
 //! CA `/ca.pem`, TLS verified.
 
+use std::path::{Path, PathBuf};
+
+use attache_core::tls::Roots;
 use attache_core::transport::judge;
 use attache_core::{
     Binding, BindingInput, CheckId, Environment, Finding, Kind, Policy, ResourceSpec, Secret,
@@ -111,7 +114,8 @@ fn sample<S: Service>(host: &str) -> String {
     S::sample_url(host, 7000)
 }
 
-/// A verified URL is judged clean; the password is read, sourced, and not in `Debug`.
+/// A verified URL is judged clean; the password is read, sourced, and not in `Debug`; the CA
+/// and a client certificate are read, the client key as a secret file.
 pub fn a_verified_url_is_clean<K: Kind, S: Service>() {
     let (b, f) = judged::<K>(
         url_input(RESOURCE, URL_VAR, &sample::<S>("db.internal")),
@@ -127,6 +131,30 @@ pub fn a_verified_url_is_clean<K: Kind, S: Service>() {
     assert!(b.target().contains("db.internal"), "{}", b.target());
     assert!(!format!("{b:?}").contains(PASSWORD));
     assert!(!b.target().contains(PASSWORD));
+    match &b.transport().tls.roots {
+        Roots::PemFile(ca) => {
+            assert_eq!(ca.value, Path::new("/ca.pem"));
+            assert!(ca.source.to_string().contains(URL_VAR), "{}", ca.source);
+        }
+        other => panic!("the binding's CA is not read: {other:?}"),
+    }
+    assert!(b.transport().tls.identity.is_none());
+
+    let url = S::with_client_cert(
+        &sample::<S>("db.internal"),
+        Path::new("/c.pem"),
+        Path::new("/k.pem"),
+    );
+    let (b, _) = judged::<K>(url_input(RESOURCE, URL_VAR, &url), &policy()).unwrap();
+    assert!(
+        b.transport().tls.identity.is_some(),
+        "the client certificate is read"
+    );
+    assert!(
+        b.secret_files().contains(&PathBuf::from("/k.pem")),
+        "the client key is a secret file: {:?}",
+        b.secret_files()
+    );
 }
 
 /// Each weak TLS mode is one high finding naming where it was set, and attache still connects
