@@ -1,178 +1,51 @@
-//! The `attache` binary end to end, against the test kit's real TLS PostgreSQL server (one per
-//! test binary): exit codes, JSON, table, explain pages, and that no run prints a password.
+//! The `attache` binary end to end, against the test kit's real TLS servers (one of each kind
+//! per test binary, started on first use): exit codes, JSON, table, explain pages, `grants`, and
+//! that no run prints a password.
 //!
-//! Library-level behaviour (what attaches and why) is tested in attache-postgres's tests.
-
-mod common;
-
-use std::path::Path;
-use std::process::Command;
+//! What belongs here: first the tests of the command line whatever the kind (manifests, explain
+//! pages, flags, several resources); then one module per kind, each running the CLI contract
+//! suite ([`attache_testkit::cli_contract`]) and holding only what that kind alone says or has
+//! (its own dangerous account shapes, its words in `grants`, its manifest errors). Library-level
+//! behaviour (what attaches and why) is tested in each kind's crate.
 
 use attache::CheckId;
-use attache_testkit::{Account, NEEDS, PgServer, StripProxy, TestAccount};
-use serde_json::Value;
+use attache_testkit::cli_contract::{Env, Project, attache};
+use attache_testkit::{PgServer, Service, Shape};
 
-use common::{Project, attache};
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_attache");
 
-/// The standard project of this binary.
-fn standard() -> Project {
-    let needs: Vec<String> = NEEDS.iter().map(|n| format!("{n:?}")).collect();
-    Project::new(&format!(
-        "[resources.db]\nkind = \"postgres\"\nenv = \"DATABASE_URL\"\nneeds = [{}]\n",
-        needs.join(", ")
-    ))
-}
-
-fn password_file_env(account: &TestAccount, dir: &Path) -> Vec<(&'static str, String)> {
-    let pw = account.write_password_file(dir);
-    vec![
-        ("DATABASE_URL", account.url_without_password()),
-        ("DB_PASSWORD_FILE", pw.to_string_lossy().into_owned()),
-    ]
-}
-
-#[test]
-fn least_privileged_binding_audits_clean() {
-    let account = PgServer::shared().account(Account::LeastPrivileged);
-    let project = standard();
-    let envs = password_file_env(&account, project.dir.path());
-    let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let json = run.json();
-    assert_eq!(json["version"], 1);
-    assert_eq!(json["findings"], Value::Array(vec![]), "{}", run.stdout);
-    let db = &json["resources"][0];
-    assert_eq!(db["name"], "db");
-    assert_eq!(db["kind"], "postgres");
-    assert_eq!(db["source"], "env DATABASE_URL");
-    assert_eq!(db["tls"]["verification"], "verify-full");
-    assert_eq!(db["account"]["user"], account.user.as_str());
-
-    let table = project.audit(&[], &envs, &[&account.password]);
-    assert_eq!(table.code, 0);
-    assert!(table.stdout.contains("No findings."), "{}", table.stdout);
-    assert!(table.stdout.contains("PASS"), "{}", table.stdout);
-    assert!(
-        !table.stdout.contains("\x1b["),
-        "no colour when stdout is not a terminal"
-    );
-}
-
-#[test]
-fn dangerous_accounts_fail_with_their_check() {
-    let server = PgServer::shared();
-    let project = standard();
-    for (case, check) in [
-        (Account::Superuser, CheckId::PrivSuperuser),
-        (Account::MemberOfSuperuserRole, CheckId::PrivSuperuser),
-        (Account::WritesAllData, CheckId::PrivExcess),
-        (Account::MissingGrant, CheckId::PrivMissing),
-        (Account::TableOwner, CheckId::PrivExcess),
-    ] {
-        let account = server.account(case);
-        let envs = password_file_env(&account, project.dir.path());
-        let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
-        assert_eq!(run.code, 1, "{check}: {}\n{}", run.stdout, run.stderr);
-        assert!(
-            run.checks().contains(&check.to_string()),
-            "{check}: {:?}",
-            run.checks()
-        );
-        let table = project.audit(&[], &envs, &[&account.password]);
-        assert_eq!(table.code, 1);
-        assert!(
-            table.stdout.contains(check.as_str()) && table.stdout.contains("FAIL"),
-            "{}",
-            table.stdout
-        );
-    }
-}
-
-#[test]
-fn password_in_the_url_is_cred_in_env_and_never_printed() {
-    let account = PgServer::shared().account(Account::LeastPrivileged);
-    let project = standard();
-    let run = project.audit(
-        &["--format", "json"],
-        &[("DATABASE_URL", account.url())],
-        &[&account.password],
-    );
-    assert_eq!(run.code, 0, "medium only: {}", run.stdout);
-    assert_eq!(run.checks(), vec!["cred-in-env"]);
-}
-
-#[test]
-fn weak_sslmodes_fail() {
-    let account = PgServer::shared().account(Account::LeastPrivileged);
-    let project = standard();
-    for (mode, check) in [
-        ("prefer", "tls-downgrade-permitted"),
-        ("require", "tls-unverified"),
-        ("verify-ca", "tls-unverified"),
-    ] {
-        let mut envs = password_file_env(&account, project.dir.path());
-        envs[0].1 = envs[0]
-            .1
-            .replace("sslmode=verify-full", &format!("sslmode={mode}"));
-        let run = project.audit(&["--format", "json"], &envs, &[&account.password]);
-        assert_eq!(run.code, 1, "{mode}: {}", run.stdout);
-        assert!(
-            run.checks().contains(&check.to_owned()),
-            "{mode}: {:?}",
-            run.checks()
-        );
-    }
-}
-
-#[test]
-fn stripping_proxy_fails_and_gets_nothing() {
-    let account = PgServer::shared().account(Account::LeastPrivileged);
-    let proxy = StripProxy::start();
-    let project = standard();
-    let url = account.url().replace(
-        &format!(":{}/", account.port),
-        &format!(":{}/", proxy.port()),
-    );
-    let run = project.audit(
-        &["--format", "json"],
-        &[("DATABASE_URL", url)],
-        &[&account.password],
-    );
-    assert_eq!(run.code, 1);
-    assert!(
-        run.checks().contains(&"tls-plaintext".to_owned()),
-        "{:?}",
-        run.checks()
-    );
-    assert!(proxy.connections() >= 1);
-    assert!(proxy.received_after_refusal().is_empty());
+/// `pairs` as an environment.
+fn env<const N: usize>(pairs: [(&str, String); N]) -> Env {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 #[test]
 fn several_resources_in_one_audit_are_sorted_and_each_judged() {
     let server = PgServer::shared();
-    let good = server.account(Account::LeastPrivileged);
-    let bad = server.account(Account::Superuser);
-    let needs: Vec<String> = NEEDS.iter().map(|n| format!("{n:?}")).collect();
+    let good = server.login(Shape::LeastPrivileged);
+    let bad = server.login(Shape::Superuser);
+    let needs: Vec<String> = PgServer::NEEDS.iter().map(|n| format!("{n:?}")).collect();
     let needs = needs.join(", ");
-    let project = Project::new(&format!(
-        "[resources.zeta]\nkind = \"postgres\"\nneeds = [{needs}]\n[resources.alpha]\nkind = \"postgres\"\nneeds = [{needs}]\n[resources.missing]\nkind = \"postgres\"\n"
-    ));
-    let mut envs = Vec::new();
-    let pw_good = good.write_password_file(project.dir.path());
-    let pw_bad = bad.write_password_file(project.dir.path());
-    envs.push(("ALPHA_URL", good.url_without_password()));
-    envs.push((
-        "ALPHA_PASSWORD_FILE",
-        pw_good.to_string_lossy().into_owned(),
-    ));
-    envs.push(("ZETA_URL", bad.url_without_password()));
-    envs.push(("ZETA_PASSWORD_FILE", pw_bad.to_string_lossy().into_owned()));
-    let run = project.audit(
-        &["--format", "json"],
-        &envs,
-        &[&good.password, &bad.password],
+    let project = Project::new(
+        BIN,
+        &format!(
+            "[resources.zeta]\nkind = \"postgres\"\nneeds = [{needs}]\n[resources.alpha]\nkind = \"postgres\"\nneeds = [{needs}]\n[resources.missing]\nkind = \"postgres\"\n"
+        ),
     );
+    let pw_good = good.write_password_file(project.dir());
+    let pw_bad = bad.write_password_file(project.dir());
+    let envs = env([
+        ("ALPHA_URL", good.url_without_password.clone()),
+        (
+            "ALPHA_PASSWORD_FILE",
+            pw_good.to_string_lossy().into_owned(),
+        ),
+        ("ZETA_URL", bad.url_without_password.clone()),
+        ("ZETA_PASSWORD_FILE", pw_bad.to_string_lossy().into_owned()),
+    ]);
+    let secrets = [good.password.as_str(), bad.password.as_str()];
+    let run = project.audit(&["--format", "json"], &envs, &secrets);
     assert_eq!(run.code, 1);
     let json = run.json();
     let names: Vec<&str> = json["resources"]
@@ -199,25 +72,21 @@ fn several_resources_in_one_audit_are_sorted_and_each_judged() {
     );
     assert_eq!(findings[0]["severity"], "critical", "most severe first");
     // Stable: a second run renders the same findings.
-    let again = project.audit(
-        &["--format", "json"],
-        &envs,
-        &[&good.password, &bad.password],
-    );
+    let again = project.audit(&["--format", "json"], &envs, &secrets);
     assert_eq!(again.json()["findings"], json["findings"]);
 }
 
 #[test]
 fn fail_on_and_env_file() {
-    let account = PgServer::shared().account(Account::MissingGrant);
-    let project = standard();
-    let pw = account.write_password_file(project.dir.path());
+    let login = PgServer::shared().login(Shape::MissingGrant);
+    let project = Project::of::<PgServer>(BIN);
+    let pw = login.write_password_file(project.dir());
     let env_file = project.path("prod.env");
     std::fs::write(
         &env_file,
         format!(
-            "# prod\nDATABASE_URL='{}'\nDB_PASSWORD_FILE={}\n",
-            account.url_without_password(),
+            "# prod\nSVC_URL='{}'\nSVC_PASSWORD_FILE={}\n",
+            login.url_without_password,
             pw.display()
         ),
     )
@@ -226,17 +95,17 @@ fn fail_on_and_env_file() {
     let run = project.audit(
         &["--env-file", &env_file, "--format", "json"],
         &[],
-        &[&account.password],
+        &[&login.password],
     );
     assert_eq!(run.code, 1);
     assert_eq!(
         run.json()["resources"][0]["source"],
-        format!("env DATABASE_URL in {env_file}")
+        format!("env SVC_URL in {env_file}")
     );
     let run = project.audit(
         &["--env-file", &env_file, "--fail-on", "critical"],
         &[],
-        &[&account.password],
+        &[&login.password],
     );
     assert_eq!(run.code, 0, "priv-missing is high, below critical");
     let run = project.audit(&["--fail-on", "severe"], &[], &[]);
@@ -264,7 +133,7 @@ fn malformed_manifests_exit_2_naming_file_resource_and_field() {
         ),
         ("[resources.cache]\nneeds = []\n", "cache", "kind"),
     ] {
-        let project = Project::new(text);
+        let project = Project::new(BIN, text);
         let run = project.audit(&[], &[], &[]);
         assert_eq!(run.code, 2, "{text}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "no data on a usage error");
@@ -280,12 +149,15 @@ fn malformed_manifests_exit_2_naming_file_resource_and_field() {
             run.stderr
         );
     }
-    let project =
-        Project::new("[resources.db\nkind = \"postgres\"\npassword = \"planted-in-manifest\"\n");
+    let project = Project::new(
+        BIN,
+        "[resources.db\nkind = \"postgres\"\npassword = \"planted-in-manifest\"\n",
+    );
     let run = project.audit(&[], &[], &["planted-in-manifest"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("not valid TOML"), "{}", run.stderr);
     let run = attache(
+        BIN,
         &["audit", "--manifest", "/nonexistent/attache.toml"],
         &[],
         &[],
@@ -297,7 +169,7 @@ fn malformed_manifests_exit_2_naming_file_resource_and_field() {
 #[test]
 fn every_check_has_an_explain_page() {
     for check in CheckId::ALL {
-        let run = attache(&["explain", check.as_str()], &[], &[]);
+        let run = attache(BIN, &["explain", check.as_str()], &[], &[]);
         assert_eq!(run.code, 0);
         assert!(
             run.stdout.starts_with(&format!("# {}", check.as_str())),
@@ -308,10 +180,10 @@ fn every_check_has_an_explain_page() {
             assert!(run.stdout.contains(section), "{check} lacks {section}");
         }
     }
-    let list = attache(&["explain"], &[], &[]);
+    let list = attache(BIN, &["explain"], &[], &[]);
     assert_eq!(list.code, 0);
     assert_eq!(list.stdout.lines().count(), CheckId::ALL.len());
-    let unknown = attache(&["explain", "tls-everything"], &[], &[]);
+    let unknown = attache(BIN, &["explain", "tls-everything"], &[], &[]);
     assert_eq!(unknown.code, 2);
     assert!(
         unknown.stderr.contains("tls-plaintext"),
@@ -322,121 +194,19 @@ fn every_check_has_an_explain_page() {
 
 #[test]
 fn version_and_usage() {
-    let run = attache(&["--version"], &[], &[]);
+    let run = attache(BIN, &["--version"], &[], &[]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.starts_with("attache "), "{}", run.stdout);
-    assert_eq!(attache(&["audit", "--format", "xml"], &[], &[]).code, 2);
-}
-
-#[test]
-fn grants_round_trip_creates_an_account_that_audits_clean() {
-    let server = PgServer::shared();
-    let project = standard();
-    let manifest = project.manifest();
-    let user = "grants_round_trip";
-    let password = "planted-grants-round-trip";
-    let pw_file = project.path("admin.password");
-    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
-    let pw_arg = pw_file.to_string_lossy().into_owned();
-
-    // Without a password file: a parameter psql fills, never an invented password.
-    let bare = attache(
-        &["grants", "--manifest", &manifest, "--account", user],
-        &[],
-        &[password],
-    );
-    assert_eq!(bare.code, 0, "{}", bare.stderr);
-    assert!(
-        bare.stdout.contains("PASSWORD :'password'"),
-        "{}",
-        bare.stdout
-    );
-    assert!(
-        bare.stdout.starts_with("-- resource db (postgres)"),
-        "{}",
-        bare.stdout
-    );
-
-    let json = attache(
-        &[
-            "grants",
-            "--manifest",
-            &manifest,
-            "--account",
-            user,
-            "--format",
-            "json",
-        ],
-        &[],
-        &[password],
-    );
-    assert_eq!(json.code, 0, "{}", json.stderr);
-    let doc = json.json();
-    assert_eq!(doc["version"], 1);
-    assert_eq!(doc["provisions"][0]["kind"], "postgres");
-    assert_eq!(doc["provisions"][0]["account"], user);
-    assert!(doc["provisions"][0]["statements"].as_array().unwrap().len() >= NEEDS.len());
-
-    // With one: the administrator applies the output as it is.
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .args(["grants", "--manifest", &manifest, "--account", user])
-        .args(["--resource", "db", "--password-file", &pw_arg])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let sql = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("hold the password"),
-        "the admin is told the output holds the password"
-    );
-    let database = server.fresh_database();
-    server.admin_sql(&database, &sql);
-    let account = TestAccount {
-        database: database.clone(),
-        user: user.to_owned(),
-        password: password.to_owned(),
-        host: server.host().to_owned(),
-        port: server.port(),
-        ca_path: server.ca_path(),
-    };
-    let envs = password_file_env(&account, project.dir.path());
-    let run = project.audit(&["--format", "json"], &envs, &[password]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.checks(), Vec::<String>::new(), "{}", run.stdout);
-
-    // Drift either way is caught.
-    server.admin_sql(
-        &database,
-        &format!("REVOKE INSERT ON public.signups FROM {user};"),
-    );
-    let run = project.audit(&["--format", "json"], &envs, &[password]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.checks().contains(&"priv-missing".to_owned()),
-        "{}",
-        run.stdout
-    );
-    server.admin_sql(
-        &database,
-        &format!("GRANT INSERT, DELETE ON public.signups TO {user};"),
-    );
-    let run = project.audit(&["--format", "json"], &envs, &[password]);
-    assert!(
-        run.checks().contains(&"priv-excess".to_owned()),
-        "{}",
-        run.stdout
+    assert_eq!(
+        attache(BIN, &["audit", "--format", "xml"], &[], &[]).code,
+        2
     );
 }
 
 #[test]
 fn grants_usage_errors_exit_2() {
-    let project = standard();
-    let manifest = project.manifest();
-    let unknown = attache(
-        &["grants", "--manifest", &manifest, "--resource", "nope"],
-        &[],
-        &[],
-    );
+    let project = Project::of::<PgServer>(BIN);
+    let unknown = project.grants(&["--resource", "nope"], &[], &[]);
     assert_eq!(unknown.code, 2);
     assert!(
         unknown.stderr.contains("no resource `nope`"),
@@ -444,23 +214,12 @@ fn grants_usage_errors_exit_2() {
         unknown.stderr
     );
     assert!(
-        unknown.stderr.contains("resources: db"),
+        unknown.stderr.contains("resources: svc"),
         "{}",
         unknown.stderr
     );
     let missing = project.path("absent.password");
-    let missing = missing.to_string_lossy();
-    let no_file = attache(
-        &[
-            "grants",
-            "--manifest",
-            &manifest,
-            "--password-file",
-            &missing,
-        ],
-        &[],
-        &[],
-    );
+    let no_file = project.grants(&["--password-file", &missing.to_string_lossy()], &[], &[]);
     assert_eq!(no_file.code, 2);
     assert!(
         no_file.stderr.contains("--password-file"),
@@ -472,4 +231,285 @@ fn grants_usage_errors_exit_2() {
         "{}",
         no_file.stderr
     );
+}
+
+/// PostgreSQL: the suite, its other dangerous roles, and psql's words in `grants`.
+mod postgres {
+    use attache::CheckId;
+    use attache_testkit::cli_contract::{Cli, Project, assert_audit_fails_with};
+    use attache_testkit::{Account, PgServer, Service};
+
+    use super::BIN;
+
+    const CLI: Cli = Cli {
+        bin: BIN,
+        declined: CheckId::TlsPlaintext,
+        sees_its_privileges: true,
+    };
+
+    attache_testkit::cli_contract_suite!(PgServer, CLI);
+
+    #[test]
+    fn dangerous_roles_fail_with_their_check() {
+        let server = PgServer::shared();
+        let project = Project::of::<PgServer>(BIN);
+        for (case, check) in [
+            (Account::MemberOfSuperuserRole, CheckId::PrivSuperuser),
+            (Account::WritesAllData, CheckId::PrivExcess),
+            (Account::TableOwner, CheckId::PrivExcess),
+        ] {
+            assert_audit_fails_with(&project, &server.account(case), check);
+        }
+    }
+
+    #[test]
+    fn grants_leave_the_password_to_psql() {
+        let project = Project::of::<PgServer>(BIN);
+        let bare = project.grants(&["--account", "grants_bare"], &[], &[]);
+        assert_eq!(bare.code, 0, "{}", bare.stderr);
+        assert!(
+            bare.stdout.contains("PASSWORD :'password'"),
+            "a parameter psql fills: {}",
+            bare.stdout
+        );
+        assert!(
+            bare.stdout.starts_with("-- resource svc (postgres)"),
+            "{}",
+            bare.stdout
+        );
+        let json = project.grants(&["--account", "grants_bare", "--format", "json"], &[], &[]);
+        assert_eq!(json.code, 0, "{}", json.stderr);
+        let statements = json.json()["provisions"][0]["statements"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(statements >= PgServer::NEEDS.len(), "{}", json.stdout);
+    }
+}
+
+/// MySQL (MariaDB): the suite, its other dangerous accounts, its account names and needs, and
+/// its words in `grants`.
+mod mysql {
+    use attache::CheckId;
+    use attache_testkit::cli_contract::{Cli, Project, assert_audit_fails_with};
+    use attache_testkit::{MysqlAccount, MysqlServer};
+
+    use super::BIN;
+
+    const CLI: Cli = Cli {
+        bin: BIN,
+        declined: CheckId::TlsPlaintext,
+        sees_its_privileges: true,
+    };
+
+    attache_testkit::cli_contract_suite!(MysqlServer, CLI);
+
+    #[test]
+    fn the_account_is_named_with_its_host_and_no_password_hash_is_printed() {
+        let account = MysqlServer::shared().account(MysqlAccount::LeastPrivileged);
+        let project = Project::of::<MysqlServer>(BIN);
+        let env = project.password_file_env(&account);
+        let run = project.audit(&["--format", "json"], &env, &[&account.password]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.json()["resources"][0]["account"]["user"],
+            format!("{}@%", account.user).as_str()
+        );
+        assert!(
+            !run.stdout.contains("IDENTIFIED") && !run.stdout.contains("PASSWORD '"),
+            "no password hash from SHOW GRANTS: {}",
+            run.stdout
+        );
+    }
+
+    #[test]
+    fn dangerous_accounts_fail_with_their_check() {
+        let server = MysqlServer::shared();
+        let project = Project::of::<MysqlServer>(BIN);
+        for (case, check) in [
+            (MysqlAccount::ServerAdmin, CheckId::PrivSuperuser),
+            (MysqlAccount::GrantOption, CheckId::PrivRoleAdmin),
+            (MysqlAccount::Excess, CheckId::PrivExcess),
+            (MysqlAccount::ViaRole, CheckId::PrivExcess),
+        ] {
+            assert_audit_fails_with(&project, &server.account(case), check);
+        }
+
+        // No password at all: the binding has none and the server asks for none.
+        let account = server.account(MysqlAccount::EmptyPassword);
+        let run = project.audit(
+            &["--format", "json"],
+            &project.url_env(&account.url_without_password()),
+            &[],
+        );
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        assert!(run.has(CheckId::CredEmpty), "{:?}", run.checks());
+    }
+
+    #[test]
+    fn bad_needs_exit_2_naming_the_field() {
+        let project = Project::new(
+            BIN,
+            "[resources.db]\nkind = \"mysql\"\nneeds = [\"SELECT ON signups\", \"FLY ON signups\"]\n",
+        );
+        let run = project.audit(&[], &[], &[]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("field `needs[1]`"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("`FLY` is not a privilege on a table"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    #[test]
+    fn grants_leave_the_password_to_the_administrator() {
+        let project = Project::of::<MysqlServer>(BIN);
+        let bare = project.grants(&["--account", "grants_bare"], &[], &[]);
+        assert_eq!(bare.code, 0, "{}", bare.stderr);
+        assert!(
+            bare.stdout
+                .contains("IDENTIFIED BY :'password' REQUIRE SSL"),
+            "{}",
+            bare.stdout
+        );
+    }
+}
+
+/// Redis: the suite, its other dangerous users, key patterns, a server open to anyone, its URL
+/// failures, and redis-cli's words in `grants`.
+mod redis {
+    use std::sync::Arc;
+
+    use attache::CheckId;
+    use attache_testkit::cli_contract::{Cli, Project, assert_audit_fails_with};
+    use attache_testkit::{CertProfile, Pki, RedisAccount, RedisOptions, RedisServer};
+    use serde_json::Value;
+
+    use super::BIN;
+
+    const CLI: Cli = Cli {
+        bin: BIN,
+        // Redis's TLS starts at the first byte: a plaintext server fails the handshake.
+        declined: CheckId::Unreachable,
+        // A least-privileged user may not run `ACL GETUSER` on itself: `priv-unknown`, medium.
+        sees_its_privileges: false,
+    };
+
+    attache_testkit::cli_contract_suite!(RedisServer, CLI);
+
+    #[test]
+    fn dangerous_users_fail_with_their_check() {
+        let server = RedisServer::shared();
+        let project = Project::of::<RedisServer>(BIN);
+        for (case, check) in [
+            (RedisAccount::Dangerous, CheckId::PrivExcess),
+            (RedisAccount::CanReadOwnAcl, CheckId::PrivExcess),
+        ] {
+            assert_audit_fails_with(&project, &server.account(case), check);
+        }
+    }
+
+    #[test]
+    fn wide_keys_are_medium_excess_and_fail_only_from_medium() {
+        let account = RedisServer::shared().account(RedisAccount::WideKeys);
+        let project = Project::of::<RedisServer>(BIN);
+        let env = project.password_file_env(&account);
+        let run = project.audit(&["--format", "json"], &env, &[&account.password]);
+        assert_eq!(run.code, 0, "medium only: {}", run.stdout);
+        let json = run.json();
+        let excess: Vec<&Value> = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == "priv-excess")
+            .collect();
+        assert_eq!(excess.len(), 1, "{}", run.stdout);
+        assert_eq!(excess[0]["severity"], "medium");
+        let strict = project.audit(
+            &["--format", "json", "--fail-on", "medium"],
+            &env,
+            &[&account.password],
+        );
+        assert_eq!(strict.code, 1);
+    }
+
+    #[test]
+    fn a_server_that_lets_anyone_in_fails_with_cred_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = RedisServer::start_with(
+            Arc::new(Pki::new(dir.path())),
+            CertProfile::Valid,
+            RedisOptions {
+                default_user_nopass: true,
+                ..RedisOptions::default()
+            },
+        );
+        let account = server.account(RedisAccount::LeastPrivileged);
+        let project = Project::of::<RedisServer>(BIN);
+        let env = project.password_file_env(&account);
+        let run = project.audit(&["--format", "json"], &env, &[&account.password]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        assert!(run.has(CheckId::CredEmpty), "{:?}", run.checks());
+        assert_eq!(run.json()["findings"][0]["severity"], "critical");
+    }
+
+    /// What only a Redis URL can get wrong (a wrong password and `#insecure` are in the suite).
+    #[test]
+    fn redis_url_failures_never_print_the_password() {
+        let account = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+        let project = Project::of::<RedisServer>(BIN);
+        for (url, check) in [
+            (
+                account
+                    .url()
+                    .replace("rediss://", "redis://")
+                    .replace("127.0.0.1", "192.0.2.1"),
+                CheckId::BindingInvalid,
+            ),
+            (
+                account
+                    .url()
+                    .replace("rediss://", "redis://")
+                    .split_once('?')
+                    .map(|(u, _)| u.replace("127.0.0.1", "192.0.2.1"))
+                    .unwrap(),
+                CheckId::TlsPlaintext,
+            ),
+            (
+                account
+                    .url()
+                    .replace("ssl_ca_certs=", "ssl_ca_certs=%2Fnonexistent"),
+                CheckId::BindingInvalid,
+            ),
+        ] {
+            let env = project.url_env(&url);
+            let run = project.audit(&["--format", "json"], &env, &[&account.password]);
+            assert_eq!(run.code, 1, "{url}: {}", run.stdout);
+            assert!(run.has(check), "{check}: {:?}", run.checks());
+            let table = project.audit(&[], &env, &[&account.password]);
+            assert_eq!(table.code, 1);
+        }
+    }
+
+    #[test]
+    fn grants_put_only_commands_on_stdout() {
+        let project = Project::of::<RedisServer>(BIN);
+        let bare = project.grants(&["--account", "grants_bare"], &[], &[]);
+        assert_eq!(bare.code, 0, "{}", bare.stderr);
+        assert!(
+            bare.stdout.starts_with("ACL SETUSER"),
+            "only commands on stdout: {}",
+            bare.stdout
+        );
+        assert!(
+            bare.stdout.contains("#<password-sha256-hex>"),
+            "{}",
+            bare.stdout
+        );
+        assert!(
+            bare.stderr.contains("note:"),
+            "notes go to stderr: {}",
+            bare.stderr
+        );
+    }
 }

@@ -524,6 +524,24 @@ impl BindingInput {
     }
 }
 
+/// A [`TlsModes`]: `tls_modes!(KEY, exact|loose; VALUE => TlsMode variant, …)`.
+#[macro_export]
+macro_rules! tls_modes {
+    ($key:literal, exact; $($value:literal => $mode:ident),+ $(,)?) => {
+        $crate::tls_modes!(@ $key, false; $($value => $mode),+)
+    };
+    ($key:literal, loose; $($value:literal => $mode:ident),+ $(,)?) => {
+        $crate::tls_modes!(@ $key, true; $($value => $mode),+)
+    };
+    (@ $key:literal, $loose:expr; $($value:literal => $mode:ident),+) => {
+        $crate::TlsModes {
+            key: $key,
+            values: &[$(($value, $crate::TlsMode::$mode)),+],
+            loose: $loose,
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -720,22 +738,4 @@ mod tests {
             assert!(p.port(&i, 1).is_err(), "{bad}");
         }
     }
-}
-
-/// A [`TlsModes`]: `tls_modes!(KEY, exact|loose; VALUE => TlsMode variant, …)`.
-#[macro_export]
-macro_rules! tls_modes {
-    ($key:literal, exact; $($value:literal => $mode:ident),+ $(,)?) => {
-        $crate::tls_modes!(@ $key, false; $($value => $mode),+)
-    };
-    ($key:literal, loose; $($value:literal => $mode:ident),+ $(,)?) => {
-        $crate::tls_modes!(@ $key, true; $($value => $mode),+)
-    };
-    (@ $key:literal, $loose:expr; $($value:literal => $mode:ident),+) => {
-        $crate::TlsModes {
-            key: $key,
-            values: &[$(($value, $crate::TlsMode::$mode)),+],
-            loose: $loose,
-        }
-    };
 }

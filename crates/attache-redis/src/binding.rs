@@ -328,8 +328,10 @@ mod tests {
             (CheckId::TlsPlaintext, Severity::High)
         );
         assert!(f[0].message.contains("did not connect"), "{}", f[0].message);
-        let mut strict = Policy::default();
-        strict.tls = TlsRequirement::Required;
+        let strict = Policy {
+            tls: TlsRequirement::Required,
+            ..Policy::default()
+        };
         let (_, f) = judged("redis://app@localhost", &strict).unwrap();
         assert_eq!(f[0].severity, Severity::High);
         let e = parse(url_input(

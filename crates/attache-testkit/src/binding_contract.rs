@@ -241,9 +241,7 @@ pub fn two_different_passwords_are_invalid<K: Kind, S: Service>() {
         Secret::new("planted-two".into()),
         Source::File("/run/secrets/pw".into()),
     ));
-    let f = K::parse_binding(input)
-        .err()
-        .expect("two passwords are refused");
+    let f = K::parse_binding(input).expect_err("two passwords are refused");
     assert_eq!(f.check, CheckId::BindingInvalid);
     assert!(
         f.message.contains("/run/secrets/pw") && f.message.contains(&format!("env {URL_VAR}")),
@@ -324,7 +322,7 @@ pub fn service_binding_directory_is_read_with_sources<K: Kind, S: Service>() {
         }
     }
     dir.publish(&files);
-    let f = read(&env).err().expect("another type is refused");
+    let f = read(&env).expect_err("another type is refused");
     assert_eq!(f.check, CheckId::BindingInvalid);
     assert!(f.message.contains("type"), "{}", f.message);
 }

@@ -22,6 +22,7 @@
 
 mod binding;
 pub mod binding_contract;
+pub mod cli_contract;
 pub mod contract;
 mod instance;
 mod mysql;
