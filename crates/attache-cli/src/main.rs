@@ -5,7 +5,7 @@
 //!    manifest is loaded and validated, `--env-file` and `--password-file` are read,
 //!    `--resource` is checked, colour and progress are decided. Anything wrong is a
 //!    `UsageError` naming the file or field, before any command runs.
-//! 3. **Command** ([`audit`], [`grants`], [`explain`]): settings in, a report out (the
+//! 3. **Command** ([`mod@audit`], [`mod@grants`], [`mod@explain`]): settings in, a report out (the
 //!    library's `Report`, a `GrantsReport`, an `Explanation`), printing nothing.
 //! 4. **Renderer** ([`render`]): views over that report (the audit's table and JSON, the
 //!    statements and their JSON, the explain text), data to stdout, diagnostics to stderr.

@@ -24,7 +24,7 @@ pub enum Failure {
     /// SSLRequest`). Nothing was sent after that.
     TlsDeclined(String),
     /// The server's certificate failed verification; why (see
-    /// [`certificate_failure`](crate::tls::certificate_failure)).
+    /// [`certificate_failure`]).
     CertificateInvalid(String),
     /// The TLS handshake, or the TLS session right after it, failed for another reason.
     Handshake(String),
