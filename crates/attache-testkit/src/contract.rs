@@ -152,6 +152,19 @@ impl Decliner for crate::MysqlStripServer {
     }
 }
 
+/// How a kind's URLs name their TLS settings: query parameters and their values.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsParams {
+    /// Each weak setting: parameter, value, and the check it is.
+    pub weak: &'static [(&'static str, &'static str, CheckId)],
+    /// The parameter and value that ask for plaintext.
+    pub plaintext: (&'static str, &'static str),
+    /// The parameter naming the CA file.
+    pub ca: &'static str,
+    /// The parameters naming the client certificate and its key.
+    pub client_cert: [&'static str; 2],
+}
+
 /// A kind's test server, as the contract suite drives it.
 pub trait Service: Sized + Send + Sync + 'static {
     /// The manifest's `kind` for it.
@@ -194,14 +207,31 @@ pub trait Service: Sized + Send + Sync + 'static {
     /// The kind's URL for user `app` with password `planted-1` at `host:port`, database `appdb`
     /// where the kind has databases, TLS verified against the CA `/ca.pem`.
     fn sample_url(host: &str, port: u16) -> String;
+    /// How the kind's URLs name their TLS settings (for the URL mutators below).
+    const TLS_PARAMS: TlsParams;
     /// `url` with each weak TLS mode the kind's bindings can ask for, and the check it is.
-    fn weak_tls(url: &str) -> Vec<(String, CheckId)>;
+    fn weak_tls(url: &str) -> Vec<(String, CheckId)> {
+        Self::TLS_PARAMS
+            .weak
+            .iter()
+            .map(|&(key, value, check)| (set_param(url, key, value), check))
+            .collect()
+    }
     /// `url` asking for plaintext.
-    fn plaintext(url: &str) -> String;
+    fn plaintext(url: &str) -> String {
+        let (key, value) = Self::TLS_PARAMS.plaintext;
+        set_param(url, key, value)
+    }
     /// `url` trusting `ca` instead of the server's CA.
-    fn with_ca(url: &str, ca: &Path) -> String;
+    fn with_ca(url: &str, ca: &Path) -> String {
+        set_param(url, Self::TLS_PARAMS.ca, &encode_path(ca))
+    }
     /// `url` presenting a client certificate.
-    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String;
+    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String {
+        let [cert_key, key_key] = Self::TLS_PARAMS.client_cert;
+        let url = set_param(url, cert_key, &encode_path(cert));
+        set_param(&url, key_key, &encode_path(key))
+    }
     /// A fake server that declines TLS the way this kind's servers can.
     fn decliner() -> Box<dyn Decliner>;
     /// A man in the middle for this kind's protocol, with a certificate from a CA of its own.

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use attache_core::CheckId;
 
 use crate::contract::{
-    AsLogin, Decliner, Login, Service, Shape, encode_path, other_server, set_param,
+    AsLogin, Decliner, Login, Service, Shape, TlsParams, other_server, set_param,
 };
 use crate::{
     Account, CertProfile, MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer,
@@ -81,6 +81,25 @@ impl AsLogin for RedisTestAccount {
     }
 }
 
+/// The service-binding files every kind's test binding has, with `type` and any `extra`.
+fn binding_files(
+    kind: &str,
+    login: &Login,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut files = vec![
+        ("type", kind.to_owned()),
+        ("host", "127.0.0.1".to_owned()),
+        ("port", login.port.to_string()),
+        ("username", login.user.clone()),
+        ("password", format!("{}\n", login.password)),
+        ("database", database(login).to_owned()),
+        ("ca.crt", read_ca(&login.ca_path)),
+    ];
+    files.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    files
+}
+
 fn database(login: &Login) -> &str {
     login
         .database
@@ -91,6 +110,17 @@ fn database(login: &Login) -> &str {
 impl Service for PgServer {
     const KIND: &'static str = "postgres";
     const NEEDS: &'static [&'static str] = NEEDS;
+    const TLS_PARAMS: TlsParams = TlsParams {
+        weak: &[
+            ("sslmode", "prefer", CheckId::TlsDowngradePermitted),
+            ("sslmode", "allow", CheckId::TlsDowngradePermitted),
+            ("sslmode", "require", CheckId::TlsUnverified),
+            ("sslmode", "verify-ca", CheckId::TlsUnverified),
+        ],
+        plaintext: ("sslmode", "disable"),
+        ca: "sslrootcert",
+        client_cert: ["sslcert", "sslkey"],
+    };
 
     fn sample_url(host: &str, port: u16) -> String {
         TestAccount {
@@ -162,36 +192,7 @@ impl Service for PgServer {
         self.require_client_cert(&login.user);
     }
     fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
-        vec![
-            ("type", "postgresql".to_owned()),
-            ("host", "127.0.0.1".to_owned()),
-            ("port", login.port.to_string()),
-            ("username", login.user.clone()),
-            ("password", format!("{}\n", login.password)),
-            ("database", database(login).to_owned()),
-            ("ca.crt", read_ca(&login.ca_path)),
-        ]
-    }
-    fn weak_tls(url: &str) -> Vec<(String, CheckId)> {
-        [
-            ("prefer", CheckId::TlsDowngradePermitted),
-            ("allow", CheckId::TlsDowngradePermitted),
-            ("require", CheckId::TlsUnverified),
-            ("verify-ca", CheckId::TlsUnverified),
-        ]
-        .into_iter()
-        .map(|(mode, check)| (set_param(url, "sslmode", mode), check))
-        .collect()
-    }
-    fn plaintext(url: &str) -> String {
-        set_param(url, "sslmode", "disable")
-    }
-    fn with_ca(url: &str, ca: &Path) -> String {
-        set_param(url, "sslrootcert", &encode_path(ca))
-    }
-    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String {
-        let url = set_param(url, "sslcert", &encode_path(cert));
-        set_param(&url, "sslkey", &encode_path(key))
+        binding_files("postgresql", login, &[])
     }
     fn decliner() -> Box<dyn Decliner> {
         Box::new(StripProxy::start())
@@ -201,6 +202,16 @@ impl Service for PgServer {
 impl Service for MysqlServer {
     const KIND: &'static str = "mysql";
     const NEEDS: &'static [&'static str] = MYSQL_NEEDS;
+    const TLS_PARAMS: TlsParams = TlsParams {
+        weak: &[
+            ("ssl-mode", "PREFERRED", CheckId::TlsDowngradePermitted),
+            ("ssl-mode", "REQUIRED", CheckId::TlsUnverified),
+            ("ssl-mode", "VERIFY_CA", CheckId::TlsUnverified),
+        ],
+        plaintext: ("ssl-mode", "DISABLED"),
+        ca: "ssl-ca",
+        client_cert: ["ssl-cert", "ssl-key"],
+    };
 
     fn sample_url(host: &str, port: u16) -> String {
         MysqlTestAccount {
@@ -280,36 +291,7 @@ impl Service for MysqlServer {
         ));
     }
     fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
-        vec![
-            ("type", "mysql".to_owned()),
-            ("provider", "mariadb".to_owned()),
-            ("host", "127.0.0.1".to_owned()),
-            ("port", login.port.to_string()),
-            ("username", login.user.clone()),
-            ("password", format!("{}\n", login.password)),
-            ("database", database(login).to_owned()),
-            ("ca.crt", read_ca(&login.ca_path)),
-        ]
-    }
-    fn weak_tls(url: &str) -> Vec<(String, CheckId)> {
-        [
-            ("PREFERRED", CheckId::TlsDowngradePermitted),
-            ("REQUIRED", CheckId::TlsUnverified),
-            ("VERIFY_CA", CheckId::TlsUnverified),
-        ]
-        .into_iter()
-        .map(|(mode, check)| (set_param(url, "ssl-mode", mode), check))
-        .collect()
-    }
-    fn plaintext(url: &str) -> String {
-        set_param(url, "ssl-mode", "DISABLED")
-    }
-    fn with_ca(url: &str, ca: &Path) -> String {
-        set_param(url, "ssl-ca", &encode_path(ca))
-    }
-    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String {
-        let url = set_param(url, "ssl-cert", &encode_path(cert));
-        set_param(&url, "ssl-key", &encode_path(key))
+        binding_files("mysql", login, &[("provider", "mariadb")])
     }
     fn decliner() -> Box<dyn Decliner> {
         Box::new(MysqlStripServer::start())
@@ -322,6 +304,16 @@ impl Service for MysqlServer {
 impl Service for RedisServer {
     const KIND: &'static str = "redis";
     const NEEDS: &'static [&'static str] = REDIS_NEEDS;
+    const TLS_PARAMS: TlsParams = TlsParams {
+        weak: &[
+            ("ssl_cert_reqs", "none", CheckId::TlsUnverified),
+            ("ssl_check_hostname", "false", CheckId::TlsUnverified),
+        ],
+        // Plaintext is the scheme, `redis://` (see `plaintext`).
+        plaintext: ("", ""),
+        ca: "ssl_ca_certs",
+        client_cert: ["ssl_certfile", "ssl_keyfile"],
+    };
 
     fn sample_url(host: &str, port: u16) -> String {
         RedisTestAccount {
@@ -395,40 +387,21 @@ impl Service for RedisServer {
         // The whole server demands one (`tls-auth-clients yes`): see `client_cert_server`.
     }
     fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
-        vec![
-            ("type", "redis".to_owned()),
-            ("host", "127.0.0.1".to_owned()),
-            ("port", login.port.to_string()),
-            ("username", login.user.clone()),
-            ("password", format!("{}\n", login.password)),
-            ("database", database(login).to_owned()),
-            ("ca.crt", read_ca(&login.ca_path)),
-        ]
+        binding_files("redis", login, &[])
     }
     fn weak_tls(url: &str) -> Vec<(String, CheckId)> {
-        vec![
-            (
-                set_param(url, "ssl_cert_reqs", "none"),
-                CheckId::TlsUnverified,
-            ),
-            (
-                set_param(url, "ssl_check_hostname", "false"),
-                CheckId::TlsUnverified,
-            ),
-            (format!("{url}#insecure"), CheckId::TlsUnverified),
-        ]
+        let mut weak: Vec<_> = Self::TLS_PARAMS
+            .weak
+            .iter()
+            .map(|&(key, value, check)| (set_param(url, key, value), check))
+            .collect();
+        weak.push((format!("{url}#insecure"), CheckId::TlsUnverified));
+        weak
     }
     fn plaintext(url: &str) -> String {
         let url = url.replacen("rediss://", "redis://", 1);
         url.split_once('?')
             .map_or(url.clone(), |(u, _)| u.to_owned())
-    }
-    fn with_ca(url: &str, ca: &Path) -> String {
-        set_param(url, "ssl_ca_certs", &encode_path(ca))
-    }
-    fn with_client_cert(url: &str, cert: &Path, key: &Path) -> String {
-        let url = set_param(url, "ssl_certfile", &encode_path(cert));
-        set_param(&url, "ssl_keyfile", &encode_path(key))
     }
     fn decliner() -> Box<dyn Decliner> {
         Box::new(PlaintextServer::start())
