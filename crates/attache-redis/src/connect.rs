@@ -275,7 +275,10 @@ fn handshake_failure(err: &io::Error) -> Failure {
 /// server demanding a client certificate). redis-rs's errors never carry the password.
 pub fn failure(err: &RedisError) -> Failure {
     if err.kind() == ErrorKind::AuthenticationFailed || err.code() == Some("WRONGPASS") {
-        return Failure::AuthRefused(server_message(err));
+        // Redis says no more than WRONGPASS, for any of the three causes.
+        return Failure::AuthRefused(
+            "wrong password, or the user is off or does not exist".to_owned(),
+        );
     }
     if err.code() == Some("NOAUTH") {
         return Failure::PasswordRequired;

@@ -21,65 +21,35 @@ fn read_ca(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
-impl From<TestAccount> for Login {
-    fn from(a: TestAccount) -> Login {
-        Login {
-            url: a.url(),
-            url_without_password: a.url_without_password(),
-            user: a.user,
-            password: a.password,
-            port: a.port,
-            database: Some(a.database),
-            ca_path: a.ca_path,
+/// `From<$account> for Login` and `AsLogin for $account`: every test account type has the
+/// same fields; `$database` says what its database is.
+macro_rules! login_from {
+    ($account:ty, |$a:ident| $database:expr) => {
+        impl From<$account> for Login {
+            fn from($a: $account) -> Login {
+                Login {
+                    url: $a.url(),
+                    url_without_password: $a.url_without_password(),
+                    database: Some($database),
+                    user: $a.user,
+                    password: $a.password,
+                    port: $a.port,
+                    ca_path: $a.ca_path,
+                }
+            }
         }
-    }
-}
 
-impl From<MysqlTestAccount> for Login {
-    fn from(a: MysqlTestAccount) -> Login {
-        Login {
-            url: a.url(),
-            url_without_password: a.url_without_password(),
-            user: a.user,
-            password: a.password,
-            port: a.port,
-            database: Some(a.database),
-            ca_path: a.ca_path,
+        impl AsLogin for $account {
+            fn login(&self) -> Login {
+                self.clone().into()
+            }
         }
-    }
+    };
 }
 
-impl From<RedisTestAccount> for Login {
-    fn from(a: RedisTestAccount) -> Login {
-        Login {
-            url: a.url(),
-            url_without_password: a.url_without_password(),
-            user: a.user,
-            password: a.password,
-            port: a.port,
-            database: Some("0".to_owned()),
-            ca_path: a.ca_path,
-        }
-    }
-}
-
-impl AsLogin for TestAccount {
-    fn login(&self) -> Login {
-        self.clone().into()
-    }
-}
-
-impl AsLogin for MysqlTestAccount {
-    fn login(&self) -> Login {
-        self.clone().into()
-    }
-}
-
-impl AsLogin for RedisTestAccount {
-    fn login(&self) -> Login {
-        self.clone().into()
-    }
-}
+login_from!(TestAccount, |a| a.database.clone());
+login_from!(MysqlTestAccount, |a| a.database.clone());
+login_from!(RedisTestAccount, |a| "0".to_owned());
 
 /// The service-binding files every kind's test binding has, with `type` and any `extra`.
 fn binding_files(
