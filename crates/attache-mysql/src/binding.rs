@@ -165,14 +165,10 @@ pub fn parse(input: BindingInput) -> Result<MysqlBinding, Finding> {
 mod tests {
     use super::*;
     use attache_core::tls::Roots;
-    use attache_core::{CheckId, Policy, Severity};
-    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, judge_url};
+    use attache_core::{CheckId, Severity};
+    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics};
 
-    attache_testkit::binding_suite!(crate::Mysql, attache_testkit::MysqlServer);
-
-    fn judged(url: &str) -> Result<(MysqlBinding, Vec<Finding>), Finding> {
-        judge_url::<crate::Mysql>("db", "DATABASE_URL", url, &Policy::default())
-    }
+    attache_testkit::binding_suite!(crate::Mysql, attache_testkit::MysqlServer; "db" in "DATABASE_URL");
 
     #[test]
     fn invalid_mysql_bindings_name_field_and_source() {

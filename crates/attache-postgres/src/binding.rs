@@ -234,14 +234,10 @@ fn parse_keywords(
 mod tests {
     use super::*;
     use attache_core::tls::Roots;
-    use attache_core::{CheckId, Policy, Severity};
-    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics, judge_url};
+    use attache_core::{CheckId, Severity};
+    use attache_testkit::binding_contract::{assert_invalid, assert_never_panics};
 
-    attache_testkit::binding_suite!(crate::Postgres, attache_testkit::PgServer);
-
-    fn judged(url: &str) -> Result<(PgBinding, Vec<Finding>), Finding> {
-        judge_url::<crate::Postgres>("db", "DATABASE_URL", url, &Policy::default())
-    }
+    attache_testkit::binding_suite!(crate::Postgres, attache_testkit::PgServer; "db" in "DATABASE_URL");
 
     #[test]
     fn invalid_postgres_bindings_name_field_and_source() {

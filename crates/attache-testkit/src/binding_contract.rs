@@ -45,6 +45,14 @@ pub fn judged<K: Kind>(
     Ok((b, j.findings))
 }
 
+/// What [`judged`] returns for kind `K`.
+pub type Judged<K> = Result<(<K as Kind>::Binding, Vec<Finding>), Finding>;
+
+/// [`judged`] for `url` in `var` of `resource`, under the default policy.
+pub fn judge_default<K: Kind>(resource: &str, var: &str, url: &str) -> Judged<K> {
+    judge_url::<K>(resource, var, url, &Policy::default())
+}
+
 /// [`judged`] for `url` in `var` of `resource`.
 pub fn judge_url<K: Kind>(
     resource: &str,
@@ -328,8 +336,17 @@ pub fn service_binding_directory_is_read_with_sources<K: Kind, S: Service>() {
 }
 
 /// Writes one `#[test]` per binding promise for kind `$kind` with the test kit's `$server`.
+/// With `; "RESOURCE" in "VAR"` it also writes `fn judged(url) -> Judged<$kind>`, the URL in
+/// `VAR` parsed and judged under the default policy, for the kind's own cases.
 #[macro_export]
 macro_rules! binding_suite {
+    ($kind:ty, $server:ty; $resource:literal in $var:literal) => {
+        $crate::binding_suite!($kind, $server);
+
+        fn judged(url: &str) -> $crate::binding_contract::Judged<$kind> {
+            $crate::binding_contract::judge_default::<$kind>($resource, $var, url)
+        }
+    };
     ($kind:ty, $server:ty) => {
         $crate::binding_suite!(@tests $kind, $server;
             a_verified_url_is_clean,
