@@ -324,16 +324,7 @@ impl Fixture {
 
     /// The prefix of the resource's `<NAME>_PASSWORD_FILE` and `<NAME>_URL_FILE` variables.
     pub fn prefix(&self) -> String {
-        self.resource
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        attache_core::ResourceSpec::new(self.resource, self.kind).env_prefix()
     }
 
     /// Binding files for the resource (`<NAME>_URL_FILE`, `<NAME>_PASSWORD_FILE`) pointing at
@@ -496,6 +487,7 @@ pub async fn least_privileged_attaches_over_verified_tls<C: Contract>() {
         "{:?}",
         tls.peer_sans
     );
+    assert!(tls.peer_days_left > 300, "{}", tls.peer_days_left);
     let account = checked.report.account.as_ref().expect("the account");
     // As the server names it (MySQL adds `@host`).
     assert!(
