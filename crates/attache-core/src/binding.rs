@@ -23,20 +23,54 @@ use crate::transport::{TlsAsk, TlsMode, Transport};
 use crate::url::Host;
 
 /// What every kind's binding can tell core. Its `Debug` never shows a secret.
+///
+/// A kind's binding keeps what every binding holds in one [`Common`], so the only things it
+/// writes are how it is read ([`parse`](Binding::parse)), where it points and as whom.
 pub trait Binding: std::fmt::Debug + Send + Sync + 'static {
-    /// Where the binding as a whole came from.
-    fn origin(&self) -> Option<&Source>;
+    /// Reads the binding the environment gave, saying what it asks of the transport. The error
+    /// is the one finding that makes it unusable (`binding-invalid`, naming the field and its
+    /// source, never a value that could be a secret).
+    fn parse(input: BindingInput) -> Result<Self, Finding>
+    where
+        Self: Sized;
+    /// What every binding holds: the transport, the password, where it came from, its secret
+    /// files.
+    fn common(&self) -> &Common;
     /// Where it points, with no secret in it (`app@db.internal:5432/app`).
     fn target(&self) -> String;
     /// The account's name, if the binding has one.
     fn user(&self) -> Option<&str>;
+
+    /// Where the binding as a whole came from.
+    fn origin(&self) -> Option<&Source> {
+        self.common().origin.as_ref()
+    }
     /// The password, if the binding has one.
-    fn password(&self) -> Option<&Sourced<Secret>>;
+    fn password(&self) -> Option<&Sourced<Secret>> {
+        self.common().password.as_ref()
+    }
     /// Files holding secrets (password files, private keys), for the permission check.
-    fn secret_files(&self) -> Vec<PathBuf>;
+    fn secret_files(&self) -> Vec<PathBuf> {
+        self.common().secret_files.clone()
+    }
     /// Where the server is and what the binding asks of the connection's security; core judges
     /// it and decides how to connect.
-    fn transport(&self) -> &Transport;
+    fn transport(&self) -> &Transport {
+        &self.common().transport
+    }
+}
+
+/// What every binding holds, whatever its kind. Its `Debug` shows no secret.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The host, what the binding asks of TLS and the TLS material, for core's judgement.
+    pub transport: Transport,
+    /// The password, if any.
+    pub password: Option<Sourced<Secret>>,
+    /// Where the binding came from.
+    pub origin: Option<Source>,
+    /// Files holding secrets (the input's, and the client key the binding names).
+    pub secret_files: Vec<PathBuf>,
 }
 
 /// What the environment says about one resource, before the kind reads it.
@@ -328,6 +362,27 @@ impl Params {
             (key, self.file(key)),
             secret_files,
         )
+    }
+
+    /// What every binding holds, read at the end of a kind's parse: the TLS material from the
+    /// kind's three file parameters (`[ca, cert, key]`, else the service binding's `ca.crt`,
+    /// `tls.crt`, `tls.key`), the transport to `host` with `asks`, the password, the origin and
+    /// the secret files.
+    pub fn common(
+        &mut self,
+        input: &BindingInput,
+        host: Sourced<Host>,
+        asks: Vec<TlsAsk>,
+        files: [&str; 3],
+    ) -> Result<Common, Finding> {
+        let mut secret_files = input.secret_files.clone();
+        let tls = self.tls(input, files, &mut secret_files)?;
+        Ok(Common {
+            transport: Transport::new(host, asks, tls),
+            password: self.take_password(),
+            origin: input.origin.clone(),
+            secret_files,
+        })
     }
 
     /// The value of the kind's TLS-mode parameter (`modes.key`) and the ask it makes of TLS;

@@ -12,12 +12,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::account::Account;
 pub use crate::binding::Binding;
-use crate::binding::BindingInput;
 use crate::discover::{Environment, discover};
 use crate::failure::Failure;
 use crate::finding::{CheckId, Finding, Severity};
@@ -67,13 +67,28 @@ pub struct Connected<C> {
     pub findings: Vec<Finding>,
 }
 
-/// The account's posture as read through the account itself.
-pub struct Inspection {
-    /// What was read: core judges its needs (`priv-missing`, `priv-unknown`) and reports it.
-    pub account: Account,
-    /// The kind's own judgement of it against the needs: `priv-superuser`, `priv-role-admin`,
+/// What inspection read of an account, in the kind's own model. Core judges the needs of its
+/// [`account`](Posture::account) (`priv-missing`, `priv-unknown`) and reports it; the kind
+/// [`judge`](Posture::judge)s what only it can tell.
+pub trait Posture: Send {
+    /// The account as attache reports it: its name, what it holds and how, each need checked.
+    fn account(&self) -> Account;
+    /// The kind's own judgement against the needs: `priv-superuser`, `priv-role-admin`,
     /// `priv-excess`, and whatever else only this kind can tell.
-    pub findings: Vec<Finding>,
+    fn judge(&self, resource: &str) -> Vec<Finding>;
+}
+
+/// Everything judged of a posture, as an audit reports it: the account, and the kind's
+/// findings followed by core's judgement of the needs.
+pub fn judge_posture<K: Kind>(resource: &str, posture: &K::Posture) -> (Account, Vec<Finding>) {
+    let account = posture.account();
+    let mut findings = posture.judge(resource);
+    findings.extend(crate::account::judge(
+        resource,
+        &account,
+        K::SURFACE.unknown_fix,
+    ));
+    (account, findings)
 }
 
 /// A protocol family: a database, a cache, a broker, a mail server, an HTTP API.
@@ -84,22 +99,17 @@ pub trait Kind: Send + Sync + Sized + 'static {
     const NAME: &'static str;
     /// What the kind declares about itself (see [`Surface`]).
     const SURFACE: Surface;
-    /// One parsed need.
-    type Need: Clone + Send + Sync + fmt::Debug + fmt::Display;
+    /// One need, parsed from the kind's own words (`FromStr`; the error says what was
+    /// expected).
+    type Need: FromStr<Err = String> + Clone + Send + Sync + fmt::Debug + fmt::Display;
     /// A parsed binding.
     type Binding: Binding;
     /// A connection used for inspection.
     type Conn: Send;
+    /// What inspection reads of the account.
+    type Posture: Posture;
     /// What the app receives: a pool or client of a type users already know.
     type Client: Send;
-
-    /// Parses one need written in the kind's own words. The error says what was expected.
-    fn parse_need(text: &str) -> Result<Self::Need, String>;
-
-    /// Reads the binding the environment gave, saying what it asks of the transport. The error
-    /// is the one finding that makes it unusable (`binding-invalid`, naming the field and its
-    /// source).
-    fn parse_binding(input: BindingInput) -> Result<Self::Binding, Finding>;
 
     /// Connects as core decided ([`Ctx::tls`]) and logs in. A failure is mapped to the one
     /// [`Failure`] that says what happened; core writes its finding.
@@ -107,12 +117,11 @@ pub trait Kind: Send + Sync + Sized + 'static {
         ctx: Ctx<'_, Self>,
     ) -> impl Future<Output = Result<Connected<Self::Conn>, Failure>> + Send;
 
-    /// Reads the account's privileges through the connection, without side effects, and judges
-    /// them against the needs.
+    /// Reads the account's privileges through the connection, without side effects.
     fn inspect<'a>(
         ctx: Ctx<'a, Self>,
         conn: &'a mut Self::Conn,
-    ) -> impl Future<Output = Inspection> + Send + 'a;
+    ) -> impl Future<Output = Self::Posture> + Send + 'a;
 
     /// Builds what the app receives from a binding that passed.
     fn client(ctx: Ctx<'_, Self>) -> impl Future<Output = Result<Self::Client, Failure>> + Send;
@@ -141,16 +150,44 @@ pub trait Kind: Send + Sync + Sized + 'static {
         let _ = client;
     }
 
-    /// What an administrator runs to create the least-privileged account `account` for
-    /// `needs`, in the server's own language. The password is never invented: `password` (read
-    /// from a file the administrator named) is written in, quoted for the server's language, or
+    /// What an administrator runs to create the least-privileged account for a request's needs,
+    /// in the server's own language. The password is never invented: the request's (read from
+    /// a file the administrator named) is written in, quoted for the server's language, or
     /// without one the statements carry a clearly marked parameter that cannot run unfilled.
-    fn provision(
-        spec: &ResourceSpec,
-        needs: &[Self::Need],
-        account: &str,
-        password: Option<&Secret>,
-    ) -> Provision;
+    fn provision(request: &ProvisionRequest<'_, Self>) -> Provision;
+}
+
+/// What `attache grants` asks a kind to provision.
+pub struct ProvisionRequest<'a, K: Kind> {
+    /// The resource as the manifest declares it.
+    pub spec: &'a ResourceSpec,
+    /// Its needs, parsed.
+    pub needs: &'a [K::Need],
+    /// The account to create.
+    pub account: &'a str,
+    /// Its password, if the administrator gave one.
+    pub password: Option<&'a Secret>,
+}
+
+impl<K: Kind> ProvisionRequest<'_, K> {
+    /// The password as the statements write it: `quote`d when given, else `parameter`.
+    pub fn password_or(&self, parameter: &str, quote: impl Fn(&str) -> String) -> String {
+        match self.password {
+            Some(pw) => quote(pw.expose_secret()),
+            None => parameter.to_owned(),
+        }
+    }
+
+    /// The answer: `statements` in `language`, with `notes` for what they cannot do.
+    pub fn answer(&self, language: &str, statements: Vec<String>, notes: Vec<String>) -> Provision {
+        Provision {
+            resource: self.spec.name.clone(),
+            kind: K::NAME.to_owned(),
+            language: language.to_owned(),
+            statements,
+            notes,
+        }
+    }
 }
 
 /// Provisioning statements for one resource.
@@ -257,7 +294,7 @@ async fn check_keeping<K: Kind>(
     };
     let binding = match discover(spec, env, K::SURFACE.binding_files).and_then(|input| {
         report.source = input.origin.as_ref().map(ToString::to_string);
-        K::parse_binding(input)
+        K::Binding::parse(input)
     }) {
         Ok(binding) => binding,
         Err(f) => {
@@ -366,14 +403,10 @@ async fn check_keeping<K: Kind>(
     )
     .await;
     match inspected {
-        Ok(inspection) => {
-            report.findings.extend(inspection.findings);
-            report.findings.extend(crate::account::judge(
-                &spec.name,
-                &inspection.account,
-                K::SURFACE.unknown_fix,
-            ));
-            report.account = Some(inspection.account);
+        Ok(posture) => {
+            let (account, findings) = judge_posture::<K>(&spec.name, &posture);
+            report.findings.extend(findings);
+            report.account = Some(account);
             kept.conn = Some(connected.conn);
         }
         Err(_) => {
@@ -553,7 +586,7 @@ pub fn parse_needs<K: Kind>(
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            K::parse_need(text).map_err(|message| ManifestError {
+            text.parse::<K::Need>().map_err(|message| ManifestError {
                 path: manifest_path.to_owned(),
                 resource: Some(spec.name.clone()),
                 field: Some(format!("needs[{i}]")),
@@ -561,6 +594,23 @@ pub fn parse_needs<K: Kind>(
             })
         })
         .collect()
+}
+
+/// What `attache grants` writes for resource `spec` of the manifest at `manifest_path`: the
+/// least-privileged account `account` for its needs, with `password` if one is given.
+pub fn provision<K: Kind>(
+    manifest_path: &std::path::Path,
+    spec: &ResourceSpec,
+    account: &str,
+    password: Option<&Secret>,
+) -> Result<Provision, ManifestError> {
+    let needs = parse_needs::<K>(manifest_path, spec)?;
+    Ok(K::provision(&ProvisionRequest {
+        spec,
+        needs: &needs,
+        account,
+        password,
+    }))
 }
 
 /// Attaches resource `name` of `manifest`: runs every check and returns the kind's client, or
@@ -689,7 +739,7 @@ impl<K: Kind> DynKind for KindOf<K> {
         K::SURFACE
     }
     fn check_need(&self, text: &str) -> Result<(), String> {
-        K::parse_need(text).map(|_| ())
+        text.parse::<K::Need>().map(|_| ())
     }
     fn provision(
         &self,
@@ -698,8 +748,7 @@ impl<K: Kind> DynKind for KindOf<K> {
         account: &str,
         password: Option<&Secret>,
     ) -> Result<Provision, ManifestError> {
-        let needs = parse_needs::<K>(&manifest.path, spec)?;
-        Ok(K::provision(spec, &needs, account, password))
+        provision::<K>(&manifest.path, spec, account, password)
     }
     fn audit<'a>(
         &'a self,

@@ -34,13 +34,13 @@ pub mod url;
 
 pub use account::{Account, Fix, NeedCheck, NeedState, Privilege, Role, Via};
 pub use attached::{AttachOptions, AttachStatus, Attached, Lease, Refusal, Watch};
-pub use binding::{Binding, BindingInput, Params, TlsModes, UrlShape};
+pub use binding::{Binding, BindingInput, Common, Params, TlsModes, UrlShape};
 pub use discover::Environment;
 pub use failure::Failure;
 pub use finding::{CheckId, Finding, Severity};
 pub use kind::{
-    AttachError, Checked, Connected, Ctx, Inspection, Kind, Provision, Registry, ResourceReport,
-    attach, check, refuses,
+    AttachError, Checked, Connected, Ctx, Kind, Posture, Provision, ProvisionRequest, Registry,
+    ResourceReport, attach, check, judge_posture, refuses,
 };
 pub use manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec, TlsRequirement};
 pub use report::Report;

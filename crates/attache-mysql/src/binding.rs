@@ -18,9 +18,8 @@
 
 use std::path::PathBuf;
 
-use attache_core::binding::{BindingInput, TlsModes, UrlShape};
-use attache_core::transport::Transport;
-use attache_core::{Finding, Host, Kind, Secret, Source, Sourced};
+use attache_core::binding::{Binding, BindingInput, Common, TlsModes, UrlShape};
+use attache_core::{Finding, Host, Kind, Sourced};
 
 /// The MySQL client's `--ssl-mode`: its values and what each asks of TLS (any case, `-` or `_`).
 pub const SSL_MODE: TlsModes = attache_core::tls_modes!("ssl-mode", loose;
@@ -36,29 +35,48 @@ pub struct MysqlBinding {
     pub user: Sourced<String>,
     /// Default database, if the binding names one. Needs without a database refer to it.
     pub database: Option<Sourced<String>>,
-    /// Password, if any.
-    pub password: Option<Sourced<Secret>>,
     /// The mode the binding asked for (attache connects verify-identity whatever it says, or
     /// not at all; core judges it).
     pub ssl_mode: Sourced<&'static str>,
-    /// The host (or unix socket), the TLS mode and material, for core's judgement.
-    pub transport: Transport,
-    /// Where the binding came from.
-    pub origin: Option<Source>,
-    /// Files holding secrets.
-    pub secret_files: Vec<PathBuf>,
+    /// The host (or unix socket), the TLS mode and material, the password, where the binding
+    /// came from.
+    pub common: Common,
 }
 
 impl MysqlBinding {
     /// The server: a TCP host or a unix socket.
     pub fn host(&self) -> &Sourced<Host> {
-        &self.transport.host
+        &self.common.transport.host
     }
 }
 
-impl attache_core::Binding for MysqlBinding {
-    fn origin(&self) -> Option<&Source> {
-        self.origin.as_ref()
+impl Binding for MysqlBinding {
+    fn parse(input: BindingInput) -> Result<MysqlBinding, Finding> {
+        let mut params = input.read(&URL, <crate::Mysql as Kind>::SURFACE.binding_types)?;
+        let host = match params.value("socket") {
+            Some(s) if !s.value.starts_with('/') => {
+                return Err(input.invalid("socket", &s.source, "expected an absolute path"));
+            }
+            Some(s) => s.clone().map(|v| Host::Socket(PathBuf::from(v))),
+            None => params.host(&input)?,
+        };
+        let port = params.port(&input, 3306)?;
+        let user = params.required(&input, "user")?;
+        let database = params.value("database").cloned();
+        if let Some(d) = database.as_ref().filter(|d| d.value.contains('/')) {
+            return Err(input.invalid("database", &d.source, "a database name has no `/`"));
+        }
+        let (ssl_mode, ask) = params.tls_mode(&input, &SSL_MODE)?;
+        Ok(MysqlBinding {
+            port,
+            user,
+            database,
+            ssl_mode,
+            common: params.common(&input, host, vec![ask], ["ssl-ca", "ssl-cert", "ssl-key"])?,
+        })
+    }
+    fn common(&self) -> &Common {
+        &self.common
     }
     fn target(&self) -> String {
         let db = self
@@ -82,15 +100,6 @@ impl attache_core::Binding for MysqlBinding {
     }
     fn user(&self) -> Option<&str> {
         Some(&self.user.value)
-    }
-    fn password(&self) -> Option<&Sourced<Secret>> {
-        self.password.as_ref()
-    }
-    fn secret_files(&self) -> Vec<PathBuf> {
-        self.secret_files.clone()
-    }
-    fn transport(&self) -> &Transport {
-        &self.transport
     }
 }
 
@@ -130,40 +139,10 @@ pub const URL: UrlShape = UrlShape {
     fields: &[("ssl-mode", "ssl-mode")],
 };
 
-/// Reads a binding. The error is the one finding that makes it unusable.
-pub fn parse(input: BindingInput) -> Result<MysqlBinding, Finding> {
-    let mut params = input.read(&URL, <crate::Mysql as Kind>::SURFACE.binding_types)?;
-    let host = match params.value("socket") {
-        Some(s) if !s.value.starts_with('/') => {
-            return Err(input.invalid("socket", &s.source, "expected an absolute path"));
-        }
-        Some(s) => s.clone().map(|v| Host::Socket(PathBuf::from(v))),
-        None => params.host(&input)?,
-    };
-    let port = params.port(&input, 3306)?;
-    let user = params.required(&input, "user")?;
-    let database = params.value("database").cloned();
-    if let Some(d) = database.as_ref().filter(|d| d.value.contains('/')) {
-        return Err(input.invalid("database", &d.source, "a database name has no `/`"));
-    }
-    let (ssl_mode, ask) = params.tls_mode(&input, &SSL_MODE)?;
-    let mut secret_files = input.secret_files.clone();
-    let tls = params.tls(&input, ["ssl-ca", "ssl-cert", "ssl-key"], &mut secret_files)?;
-    Ok(MysqlBinding {
-        port,
-        user,
-        database,
-        password: params.take_password(),
-        ssl_mode,
-        transport: Transport::new(host, vec![ask], tls),
-        origin: input.origin.clone(),
-        secret_files,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attache_core::Source;
     use attache_core::tls::Roots;
     use attache_core::{CheckId, Severity};
     use attache_testkit::binding_contract::{assert_invalid, assert_never_panics};
@@ -197,7 +176,10 @@ mod tests {
         assert_eq!(b.port.value, 3307);
         assert_eq!(b.user.value, "app");
         assert_eq!(b.database.as_ref().unwrap().value, "appdb");
-        assert_eq!(b.password.as_ref().unwrap().value.expose_secret(), "p@ss");
+        assert_eq!(
+            b.common.password.as_ref().unwrap().value.expose_secret(),
+            "p@ss"
+        );
         assert_eq!(
             attache_core::Binding::target(&b),
             "mysql://app@db.internal:3307/appdb"
@@ -211,8 +193,8 @@ mod tests {
         assert_eq!(b.ssl_mode.value, "VERIFY_IDENTITY");
         assert_eq!(b.ssl_mode.source, Source::Default);
         assert_eq!(b.port.value, 3306);
-        assert_eq!(b.transport.tls.roots, Roots::System);
-        assert!(!b.transport.is_plaintext());
+        assert_eq!(b.common.transport.tls.roots, Roots::System);
+        assert!(!b.common.transport.is_plaintext());
         let (b, _) = judged("mariadb://app@db").unwrap();
         assert!(b.database.is_none());
     }
@@ -229,7 +211,7 @@ mod tests {
             assert_eq!(f[0].check, CheckId::TlsUnverified);
         }
         let (b, _) = judged("mysql://app@db/app?ssl_ca=/x.pem").unwrap();
-        assert!(matches!(b.transport.tls.roots, Roots::PemFile(_)));
+        assert!(matches!(b.common.transport.tls.roots, Roots::PemFile(_)));
     }
 
     #[test]
@@ -240,7 +222,7 @@ mod tests {
             b.host().value,
             Host::Socket("/run/mysqld/mysqld.sock".into())
         );
-        assert!(b.transport.is_plaintext());
+        assert!(b.common.transport.is_plaintext());
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::TlsPlaintext, Severity::Info)

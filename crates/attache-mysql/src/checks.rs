@@ -145,10 +145,22 @@ fn classify(h: &Held) -> Class {
     Class::Ordinary
 }
 
-/// The findings only this kind makes of a posture: the anonymous account, superuser, role
-/// admin, excess. Missing and unknown needs are core's, from [`account`]'s need checks.
-pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
-    let mut out = Vec::new();
+/// The findings only this kind makes of a posture are the anonymous account, superuser, role
+/// admin and excess; missing and unknown needs are core's, from [`account`]'s need checks.
+impl attache_core::Posture for Posture {
+    fn judge(&self, resource: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for rule in [anonymous, superuser, role_admin, excess] {
+            rule(resource, self, &mut out);
+        }
+        out
+    }
+    fn account(&self) -> Account {
+        account(self)
+    }
+}
+
+fn anonymous(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
     if p.user.as_ref().is_some_and(|u| u.name.is_empty()) {
         out.push(Finding::new(
             CheckId::CredEmpty,
@@ -164,10 +176,6 @@ pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
             ),
         ));
     }
-    superuser(resource, p, &mut out);
-    role_admin(resource, p, &mut out);
-    excess(resource, p, &mut out);
-    out
 }
 
 fn privilege_text(h: &Held) -> String {
@@ -696,13 +704,7 @@ pub fn account(p: &Posture) -> Account {
 mod tests {
     use super::*;
     use crate::inspect::{NeedItem, Principal, Proxy, ReachedRole};
-
-    /// Everything judged of a posture: this kind's findings and core's judgement of the needs.
-    fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
-        let mut out = super::judge(resource, p);
-        out.extend(attache_core::account::judge(resource, &account(p), "fix"));
-        out
-    }
+    use attache_testkit::unit;
 
     fn table(t: &str) -> Level {
         Level::Table {
@@ -758,16 +760,17 @@ mod tests {
         }
     }
 
+    fn judge(p: &Posture) -> Vec<Finding> {
+        unit::judge::<crate::Mysql>(p)
+    }
+
     fn checks(p: &Posture) -> Vec<(CheckId, Severity)> {
-        judge("db", p)
-            .iter()
-            .map(|f| (f.check, f.severity))
-            .collect()
+        unit::checks(&judge(p))
     }
 
     #[test]
     fn exactly_the_needs_is_clean() {
-        assert!(judge("db", &base()).is_empty());
+        assert!(judge(&base()).is_empty());
     }
 
     #[test]
@@ -783,7 +786,7 @@ mod tests {
             held("SELECT", table("signups"), None, Holder::Account),
             held("SELECT", table("users"), None, Holder::Account),
         ];
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(
             f.iter().map(|f| (f.check, f.severity)).collect::<Vec<_>>(),
             vec![
@@ -837,7 +840,7 @@ mod tests {
             Some("password_hash"),
             Holder::Account,
         ));
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(
             (f[0].check, f[0].severity),
@@ -883,7 +886,7 @@ mod tests {
             .push(held("FILE", Level::Global, None, Holder::Account));
         p.held
             .push(held("SUPER", Level::Global, None, Holder::Account));
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f.len(), 1);
         assert!(
             f[0].message.contains("FILE on *.*, SUPER on *.*"),
@@ -912,7 +915,7 @@ mod tests {
         });
         p.held
             .push(held("FILE", Level::Global, None, Holder::Role(role("r2"))));
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f[0].check, CheckId::PrivSuperuser);
         assert!(f[0].message.contains("SET ROLE"), "{}", f[0].message);
         assert!(f[0].message.contains("through r1 → r2"), "{}", f[0].message);
@@ -969,7 +972,7 @@ mod tests {
         assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
         let mut p = base();
         p.held[0].grantable = true;
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
         assert!(
             f[0].remedy
@@ -984,7 +987,7 @@ mod tests {
             admin: true,
             active: false,
         });
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f[0].check, CheckId::PrivRoleAdmin);
         assert!(
             f[0].remedy
@@ -1051,7 +1054,7 @@ mod tests {
         let mut p = base();
         p.needs[0].1 = NeedState::Missing;
         p.held.remove(0);
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::PrivMissing, Severity::High)
@@ -1066,10 +1069,10 @@ mod tests {
         );
         let mut p = base();
         p.needs[2].1 = NeedState::NoObject;
-        assert!(judge("db", &p)[0].evidence[0].contains("has no column email"));
+        assert!(judge(&p)[0].evidence[0].contains("has no column email"));
         let mut p = base();
         p.needs[0].1 = NeedState::InactiveRole(role("writer"));
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f[0].remedy, "SET DEFAULT ROLE `writer` FOR 'app'@'%';");
     }
 

@@ -200,7 +200,7 @@ fn system_roots() -> Result<&'static [Vec<u8>], String> {
 /// mysql_async's TLS options for a binding: exactly the binding's roots (built-in roots off),
 /// host name verified, the client certificate if any.
 pub fn ssl_opts(b: &MysqlBinding) -> Result<SslOpts, Failure> {
-    let tls = &b.transport.tls;
+    let tls = &b.common.transport.tls;
     // mysql_async's `PathOrBuf` is not exported: built through its `From` impls.
     let roots = match &tls.roots {
         Roots::PemFile(f) => vec![f.value.clone().into()],
@@ -236,7 +236,8 @@ pub fn mysql_opts(b: &MysqlBinding, tls: bool, pool_size: usize) -> Result<Opts,
     let mut o = OptsBuilder::default()
         .user(Some(b.user.value.clone()))
         .pass(
-            b.password
+            b.common
+                .password
                 .as_ref()
                 .map(|p| p.value.expose_secret().to_owned()),
         )

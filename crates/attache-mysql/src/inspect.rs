@@ -1191,6 +1191,7 @@ async fn exists(conn: &mut Conn, item: &NeedItem) -> Result<bool, mysql_async::E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn me() -> Principal {
         Principal::from_current_user("u1@%")
@@ -1474,8 +1475,8 @@ mod tests {
     #[test]
     fn needs_expand_against_the_binding_database() {
         let needs = [
-            crate::needs::parse("SELECT, INSERT ON signups").unwrap(),
-            crate::needs::parse("SELECT (id, email) ON other.users").unwrap(),
+            crate::needs::Need::from_str("SELECT, INSERT ON signups").unwrap(),
+            crate::needs::Need::from_str("SELECT (id, email) ON other.users").unwrap(),
         ];
         let items = expand(&needs, Some("appdb"));
         assert_eq!(items.len(), 4);

@@ -42,8 +42,7 @@ use std::fmt;
 use std::time::Duration;
 
 use attache_core::{
-    Binding, BindingInput, Connected, Ctx, Failure, Finding, Inspection, Kind, Provision,
-    ResourceSpec, Surface, TlsAdvice,
+    Binding, Connected, Ctx, Failure, Kind, Provision, ProvisionRequest, Surface, TlsAdvice,
 };
 pub use mysql_async;
 
@@ -151,16 +150,9 @@ impl Kind for Mysql {
     };
     type Need = needs::Need;
     type Binding = MysqlBinding;
+    type Posture = inspect::Posture;
     type Conn = MysqlConn;
     type Client = Pool;
-
-    fn parse_need(text: &str) -> Result<needs::Need, String> {
-        needs::parse(text)
-    }
-
-    fn parse_binding(input: BindingInput) -> Result<MysqlBinding, Finding> {
-        binding::parse(input)
-    }
 
     async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<MysqlConn>, Failure> {
         let b = ctx.binding;
@@ -179,21 +171,12 @@ impl Kind for Mysql {
         })
     }
 
-    async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut MysqlConn) -> Inspection {
-        let posture = inspect::inspect(&mut conn.conn, ctx.needs).await;
-        Inspection {
-            account: checks::account(&posture),
-            findings: checks::judge(ctx.resource(), &posture),
-        }
+    async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut MysqlConn) -> inspect::Posture {
+        inspect::inspect(&mut conn.conn, ctx.needs).await
     }
 
-    fn provision(
-        spec: &ResourceSpec,
-        needs: &[needs::Need],
-        account: &str,
-        password: Option<&attache_core::Secret>,
-    ) -> Provision {
-        provision::provision(spec, needs, account, password)
+    fn provision(request: &ProvisionRequest<'_, Self>) -> Provision {
+        provision::provision(request)
     }
 
     async fn warm(pool: &Pool, connections: usize) {

@@ -9,6 +9,7 @@
 //! names and privileges do not matter in case.
 
 use std::fmt;
+use std::str::FromStr;
 
 /// Privileges GRANT takes on one table (`db.t`), as the server names them.
 pub const TABLE_PRIVILEGES: &[&str] = &[
@@ -255,110 +256,114 @@ pub fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// Parses a need. The error says what was expected; it never panics.
-pub fn parse(text: &str) -> Result<Need, String> {
-    let expected = "expected `<privileges> ON <db.table | table | db.* | * | *.*>`, e.g. `SELECT, INSERT ON appdb.signups`";
-    let Some(on) = find_on(text) else {
-        return Err(format!("`{text}`: {expected}"));
-    };
-    let privs_text = text[..on].trim();
-    let target = parse_target(text[on + 2..].trim()).map_err(|e| format!("`{text}`: {e}"))?;
+/// A need parsed from the manifest. The error says what was expected; it never panics.
+impl FromStr for Need {
+    type Err = String;
 
-    let allowed = target.privileges();
-    let mut privileges = Vec::new();
-    for item in split_top_level(privs_text).map_err(|e| format!("`{text}`: {e}"))? {
-        let item = item.trim();
-        let (word, cols) = match item.find('(') {
-            Some(i) => {
-                let Some(inner) = item[i + 1..].trim_end().strip_suffix(')') else {
-                    return Err(format!("`{text}`: unbalanced column list in `{item}`"));
-                };
-                let cols = inner
-                    .split(',')
-                    .map(|c| one_ident(c.trim()).map(|c| c.to_lowercase()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| format!("`{text}`: {e}"))?;
-                (&item[..i], Some(cols))
-            }
-            None => (item, None),
+    fn from_str(text: &str) -> Result<Need, String> {
+        let expected = "expected `<privileges> ON <db.table | table | db.* | * | *.*>`, e.g. `SELECT, INSERT ON appdb.signups`";
+        let Some(on) = find_on(text) else {
+            return Err(format!("`{text}`: {expected}"));
         };
-        let word = word
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_ascii_uppercase();
-        if word.is_empty() {
-            return Err(format!("`{text}`: a privilege name is missing before `(`"));
-        }
-        if word == "ALL" || word == "ALL PRIVILEGES" {
-            if cols.is_some() {
-                return Err(format!(
-                    "`{text}`: write column lists per privilege, not on ALL"
-                ));
-            }
-            privileges.extend(allowed.iter().map(|p| Privilege {
-                name: (*p).to_owned(),
-                columns: None,
-            }));
-            continue;
-        }
-        match word.as_str() {
-            "GRANT OPTION" => {
-                return Err(format!(
-                    "`{text}`: GRANT OPTION is not a need: an app that hands out privileges is refused (priv-role-admin)"
-                ));
-            }
-            "USAGE" => {
-                return Err(format!(
-                    "`{text}`: USAGE means no privilege at all; leave it out"
-                ));
-            }
-            "PROXY" => {
-                return Err(format!(
-                    "`{text}`: PROXY is not a need attache can check; leave it out"
-                ));
-            }
-            _ => {}
-        }
-        let dynamic = matches!(target, Target::Global)
-            && word.contains('_')
-            && !word.contains(' ')
-            && word
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if !allowed.contains(&word.as_str()) && !dynamic {
-            let level = match &target {
-                Target::Global => "*.*",
-                Target::Database { .. } => "a database",
-                Target::Table { .. } => "a table",
-                Target::Routine { .. } => "a routine",
+        let privs_text = text[..on].trim();
+        let target = parse_target(text[on + 2..].trim()).map_err(|e| format!("`{text}`: {e}"))?;
+
+        let allowed = target.privileges();
+        let mut privileges = Vec::new();
+        for item in split_top_level(privs_text).map_err(|e| format!("`{text}`: {e}"))? {
+            let item = item.trim();
+            let (word, cols) = match item.find('(') {
+                Some(i) => {
+                    let Some(inner) = item[i + 1..].trim_end().strip_suffix(')') else {
+                        return Err(format!("`{text}`: unbalanced column list in `{item}`"));
+                    };
+                    let cols = inner
+                        .split(',')
+                        .map(|c| one_ident(c.trim()).map(|c| c.to_lowercase()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| format!("`{text}`: {e}"))?;
+                    (&item[..i], Some(cols))
+                }
+                None => (item, None),
             };
+            let word = word
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_uppercase();
+            if word.is_empty() {
+                return Err(format!("`{text}`: a privilege name is missing before `(`"));
+            }
+            if word == "ALL" || word == "ALL PRIVILEGES" {
+                if cols.is_some() {
+                    return Err(format!(
+                        "`{text}`: write column lists per privilege, not on ALL"
+                    ));
+                }
+                privileges.extend(allowed.iter().map(|p| Privilege {
+                    name: (*p).to_owned(),
+                    columns: None,
+                }));
+                continue;
+            }
+            match word.as_str() {
+                "GRANT OPTION" => {
+                    return Err(format!(
+                        "`{text}`: GRANT OPTION is not a need: an app that hands out privileges is refused (priv-role-admin)"
+                    ));
+                }
+                "USAGE" => {
+                    return Err(format!(
+                        "`{text}`: USAGE means no privilege at all; leave it out"
+                    ));
+                }
+                "PROXY" => {
+                    return Err(format!(
+                        "`{text}`: PROXY is not a need attache can check; leave it out"
+                    ));
+                }
+                _ => {}
+            }
+            let dynamic = matches!(target, Target::Global)
+                && word.contains('_')
+                && !word.contains(' ')
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !allowed.contains(&word.as_str()) && !dynamic {
+                let level = match &target {
+                    Target::Global => "*.*",
+                    Target::Database { .. } => "a database",
+                    Target::Table { .. } => "a table",
+                    Target::Routine { .. } => "a routine",
+                };
+                return Err(format!(
+                    "`{text}`: `{word}` is not a privilege on {level}; expected one of {}",
+                    allowed.join(", ")
+                ));
+            }
+            if cols.is_some() {
+                if !COLUMN_PRIVILEGES.contains(&word.as_str()) {
+                    return Err(format!("`{text}`: `{word}` cannot be limited to columns"));
+                }
+                if !matches!(target, Target::Table { .. }) {
+                    return Err(format!("`{text}`: column lists need one named table"));
+                }
+            }
+            privileges.push(Privilege {
+                name: word,
+                columns: cols,
+            });
+        }
+        if privileges.is_empty() {
             return Err(format!(
-                "`{text}`: `{word}` is not a privilege on {level}; expected one of {}",
-                allowed.join(", ")
+                "`{text}`: expected at least one privilege before ON"
             ));
         }
-        if cols.is_some() {
-            if !COLUMN_PRIVILEGES.contains(&word.as_str()) {
-                return Err(format!("`{text}`: `{word}` cannot be limited to columns"));
-            }
-            if !matches!(target, Target::Table { .. }) {
-                return Err(format!("`{text}`: column lists need one named table"));
-            }
-        }
-        privileges.push(Privilege {
-            name: word,
-            columns: cols,
-        });
+        privileges.sort();
+        privileges.dedup();
+        Ok(Need { privileges, target })
     }
-    if privileges.is_empty() {
-        return Err(format!(
-            "`{text}`: expected at least one privilege before ON"
-        ));
-    }
-    privileges.sort();
-    privileges.dedup();
-    Ok(Need { privileges, target })
 }
 
 /// The byte offset of the standalone keyword `ON` outside parentheses and backticks.
@@ -531,7 +536,7 @@ mod tests {
 
     #[test]
     fn parses_the_manifest_examples() {
-        let n = parse("SELECT, INSERT ON appdb.signups").unwrap();
+        let n = Need::from_str("SELECT, INSERT ON appdb.signups").unwrap();
         assert_eq!(
             n.target,
             Target::Table {
@@ -545,14 +550,14 @@ mod tests {
             "GRANT INSERT, SELECT ON `appdb`.`signups` TO 'app'@'%';"
         );
 
-        let n = parse("SELECT (id, Email) ON appdb.users").unwrap();
+        let n = Need::from_str("SELECT (id, Email) ON appdb.users").unwrap();
         assert_eq!(
             n.privileges[0].columns.as_deref(),
             Some(&["id".to_owned(), "email".to_owned()][..])
         );
         assert_eq!(n.to_string(), "SELECT (id, email) ON appdb.users");
 
-        let n = parse("select on signups").unwrap();
+        let n = Need::from_str("select on signups").unwrap();
         assert_eq!(
             n.target,
             Target::Table {
@@ -562,7 +567,7 @@ mod tests {
         );
         assert_eq!(n.to_string(), "SELECT ON signups");
 
-        let n = parse("SELECT ON TABLE `my db`.`Odd``Name`").unwrap();
+        let n = Need::from_str("SELECT ON TABLE `my db`.`Odd``Name`").unwrap();
         assert_eq!(n.to_string(), "SELECT ON `my db`.`Odd``Name`");
         assert_eq!(
             n.target,
@@ -572,17 +577,17 @@ mod tests {
             }
         );
 
-        let n = parse("SELECT, CREATE TEMPORARY TABLES ON appdb.*").unwrap();
+        let n = Need::from_str("SELECT, CREATE TEMPORARY TABLES ON appdb.*").unwrap();
         assert_eq!(n.to_string(), "CREATE TEMPORARY TABLES, SELECT ON appdb.*");
-        let n = parse("SELECT ON *").unwrap();
+        let n = Need::from_str("SELECT ON *").unwrap();
         assert_eq!(n.target, Target::Database { database: None });
-        let n = parse("PROCESS ON *.*").unwrap();
+        let n = Need::from_str("PROCESS ON *.*").unwrap();
         assert_eq!(n.target, Target::Global);
-        let n = parse("SYSTEM_VARIABLES_ADMIN ON *.*").unwrap();
+        let n = Need::from_str("SYSTEM_VARIABLES_ADMIN ON *.*").unwrap();
         assert_eq!(n.privileges[0].name, "SYSTEM_VARIABLES_ADMIN");
-        let n = parse("EXECUTE ON PROCEDURE appdb.signup").unwrap();
+        let n = Need::from_str("EXECUTE ON PROCEDURE appdb.signup").unwrap();
         assert_eq!(n.to_string(), "EXECUTE ON PROCEDURE appdb.signup");
-        let n = parse("ALL PRIVILEGES ON appdb.signups").unwrap();
+        let n = Need::from_str("ALL PRIVILEGES ON appdb.signups").unwrap();
         assert_eq!(n.privileges.len(), TABLE_PRIVILEGES.len());
     }
 
@@ -614,7 +619,7 @@ mod tests {
             ("SELECT (id ON t) ON x", "not an identifier"),
             ("ALL (id) ON t", "per privilege"),
         ] {
-            let e = parse(bad).unwrap_err();
+            let e = Need::from_str(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
@@ -645,9 +650,9 @@ mod tests {
             "SELECT\u{a0}ON t",
             "ñ ON ñ",
         ] {
-            let _ = parse(text);
+            let _ = Need::from_str(text);
         }
-        assert!(parse("SELECT ON 123").is_err());
+        assert!(Need::from_str("SELECT ON 123").is_err());
     }
 
     #[test]
@@ -659,8 +664,8 @@ mod tests {
             "EXECUTE ON FUNCTION f",
             "PROCESS ON *.*",
         ] {
-            let n = parse(text).unwrap();
-            assert_eq!(parse(&n.to_string()).unwrap(), n, "{text}");
+            let n = Need::from_str(text).unwrap();
+            assert_eq!(Need::from_str(&n.to_string()).unwrap(), n, "{text}");
         }
     }
 }

@@ -5,26 +5,20 @@
 //! statements carry the parameter `:'password'`, which neither the `mariadb` nor the `mysql`
 //! client fills and both servers reject as a syntax error, so an unfilled file creates nothing.
 
-use attache_core::{Provision, ResourceSpec, Secret};
+use attache_core::{Provision, ProvisionRequest};
 
-use crate::needs::{Need, Target, literal};
+use crate::Mysql;
+use crate::needs::{Target, literal};
 
 /// What stands for the password until the administrator writes it in.
 pub const PASSWORD_PARAMETER: &str = ":'password'";
 
 /// `CREATE USER 'account'@'%' IDENTIFIED BY … REQUIRE SSL`, then one GRANT per need (needs are
 /// GRANT's own words).
-pub fn provision(
-    spec: &ResourceSpec,
-    needs: &[Need],
-    account: &str,
-    password: Option<&Secret>,
-) -> Provision {
+pub fn provision(request: &ProvisionRequest<'_, Mysql>) -> Provision {
+    let (needs, account) = (request.needs, request.account);
     let grantee = format!("{}@'%'", literal(account));
-    let password_sql = match password {
-        Some(pw) => literal(pw.expose_secret()),
-        None => PASSWORD_PARAMETER.to_owned(),
-    };
+    let password_sql = request.password_or(PASSWORD_PARAMETER, literal);
     let mut statements = vec![format!(
         "CREATE USER {grantee} IDENTIFIED BY {password_sql} REQUIRE SSL;"
     )];
@@ -42,7 +36,7 @@ pub fn provision(
     } else {
         "mariadb --ssl-verify-server-cert -h HOST -u ADMIN -p < grants.sql (or the mysql client)"
     };
-    let mut notes = vec![match password {
+    let mut notes = vec![match request.password {
         Some(_) => format!(
             "run as an administrator: {run}; the file holds the password: keep it out of version control (the literal assumes the default sql_mode, without NO_BACKSLASH_ESCAPES)"
         ),
@@ -57,33 +51,23 @@ pub fn provision(
         "'%' lets {account} log in from any host: narrow it to the app's network (e.g. {}@'10.0.%') where you can",
         literal(account)
     ));
-    Provision {
-        resource: spec.name.clone(),
-        kind: "mysql".into(),
-        language: "sql".into(),
-        statements,
-        notes,
-    }
+    request.answer("sql", statements, notes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::needs::parse;
+    use attache_core::Secret;
+    use attache_testkit::unit;
 
     #[test]
     fn statements_follow_the_needs() {
-        let needs: Vec<Need> = [
-            "SELECT, INSERT ON signups",
-            "SELECT (id, email) ON appdb.users",
-            "EXECUTE ON PROCEDURE appdb.signup",
-        ]
-        .iter()
-        .map(|n| parse(n).unwrap())
-        .collect();
-        let p = provision(
-            &ResourceSpec::new("db", "mysql"),
-            &needs,
+        let p = unit::provision::<Mysql>(
+            &[
+                "SELECT, INSERT ON signups",
+                "SELECT (id, email) ON appdb.users",
+                "EXECUTE ON PROCEDURE appdb.signup",
+            ],
             "signup-app",
             None,
         );
@@ -108,7 +92,7 @@ mod tests {
     #[test]
     fn a_given_password_is_quoted_in() {
         let pw = Secret::new("it's-pl\\anted".to_owned());
-        let p = provision(&ResourceSpec::new("db", "mysql"), &[], "o'brien", Some(&pw));
+        let p = unit::provision::<Mysql>(&[], "o'brien", Some(&pw));
         assert_eq!(
             p.statements[0],
             "CREATE USER 'o''brien'@'%' IDENTIFIED BY 'it''s-pl\\\\anted' REQUIRE SSL;"

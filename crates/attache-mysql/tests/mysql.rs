@@ -396,7 +396,7 @@ async fn a_granted_need_on_a_table_that_does_not_exist_is_said() {
     ));
     let m = DB.manifest("warn");
     let spec = m.resource("db").unwrap();
-    let needs = vec![attache_mysql::needs::parse("SELECT ON ghosts").unwrap()];
+    let needs = vec!["SELECT ON ghosts".parse().unwrap()];
     let report = check::<Mysql>(spec, &needs, &DB.env(&account.url()))
         .await
         .report;
@@ -417,13 +417,12 @@ async fn a_granted_need_on_a_table_that_does_not_exist_is_said() {
 
 #[tokio::test]
 async fn unfilled_provisioning_creates_nothing() {
-    use attache_core::Kind;
     let server = MysqlServer::shared();
     let m = DB.manifest("deny");
     let spec = m.resource("db").unwrap();
-    let needs = attache_core::kind::parse_needs::<Mysql>(&m.path, spec).unwrap();
     // Without a password the statements cannot run: nothing is created.
-    let unfilled = Mysql::provision(spec, &needs, "prov_unfilled", None);
+    let unfilled =
+        attache_core::kind::provision::<Mysql>(&m.path, spec, "prov_unfilled", None).unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         server.admin_sql(&unfilled.statements.join("\n"))
     }));

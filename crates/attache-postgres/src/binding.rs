@@ -5,10 +5,7 @@
 //! `prefer`); with no `sslrootcert` the system roots are used; a host is required (no implicit
 //! unix socket); several hosts are not supported yet.
 
-use std::path::PathBuf;
-
-use attache_core::binding::{BindingInput, Params, TlsModes, UrlShape};
-use attache_core::transport::Transport;
+use attache_core::binding::{Binding, BindingInput, Common, Params, TlsModes, UrlShape};
 use attache_core::{Finding, Host, Kind, Secret, Source, Sourced};
 
 /// libpq's `sslmode`: its values and what each asks of TLS.
@@ -25,33 +22,64 @@ pub struct PgBinding {
     pub user: Sourced<String>,
     /// Database name.
     pub dbname: Sourced<String>,
-    /// Password, if any.
-    pub password: Option<Sourced<Secret>>,
     /// The mode the binding asked for (attache connects verify-full whatever it says, or not at
     /// all; core judges it).
     pub sslmode: Sourced<&'static str>,
-    /// The host, the TLS mode and material, for core's judgement.
-    pub transport: Transport,
     /// `options` (e.g. `-c search_path=app`).
     pub options: Option<Sourced<String>>,
     /// `application_name`.
     pub application_name: Option<String>,
-    /// Where the binding came from.
-    pub origin: Option<Source>,
-    /// Files holding secrets.
-    pub secret_files: Vec<PathBuf>,
+    /// The host, the TLS mode and material, the password, where the binding came from.
+    pub common: Common,
 }
 
 impl PgBinding {
     /// The server: a TCP host, or the directory holding the server's unix socket.
     pub fn host(&self) -> &Sourced<Host> {
-        &self.transport.host
+        &self.common.transport.host
     }
 }
 
-impl attache_core::Binding for PgBinding {
-    fn origin(&self) -> Option<&Source> {
-        self.origin.as_ref()
+impl Binding for PgBinding {
+    fn parse(input: BindingInput) -> Result<PgBinding, Finding> {
+        let mut params = Params::default();
+        match input.url_text() {
+            Some((text, source)) if !text.contains("://") && text.contains('=') => {
+                parse_keywords(&input, text, source, &mut params)?;
+            }
+            _ => input.read_url(&URL, &mut params)?,
+        }
+        input.read_fields(
+            &URL,
+            <crate::Postgres as Kind>::SURFACE.binding_types,
+            &mut params,
+        )?;
+
+        let host = params.host(&input)?;
+        let port = params.port(&input, 5432)?;
+        let user = params.required(&input, "user")?;
+        let dbname = match params.value("dbname") {
+            Some(d) => d.clone(),
+            None => Sourced::new(user.value.clone(), Source::Default),
+        };
+        let (sslmode, ask) = params.tls_mode(&input, &SSLMODE)?;
+        Ok(PgBinding {
+            port,
+            user,
+            dbname,
+            sslmode,
+            options: params.get("options").cloned(),
+            application_name: params.get("application_name").map(|a| a.value.clone()),
+            common: params.common(
+                &input,
+                host,
+                vec![ask],
+                ["sslrootcert", "sslcert", "sslkey"],
+            )?,
+        })
+    }
+    fn common(&self) -> &Common {
+        &self.common
     }
     fn target(&self) -> String {
         format!(
@@ -64,15 +92,6 @@ impl attache_core::Binding for PgBinding {
     }
     fn user(&self) -> Option<&str> {
         Some(&self.user.value)
-    }
-    fn password(&self) -> Option<&Sourced<Secret>> {
-        self.password.as_ref()
-    }
-    fn secret_files(&self) -> Vec<PathBuf> {
-        self.secret_files.clone()
-    }
-    fn transport(&self) -> &Transport {
-        &self.transport
     }
 }
 
@@ -102,49 +121,6 @@ pub const URL: UrlShape = UrlShape {
     fragment: false,
     fields: &[("sslmode", "sslmode")],
 };
-
-/// Reads a binding. The error is the one finding that makes it unusable.
-pub fn parse(input: BindingInput) -> Result<PgBinding, Finding> {
-    let mut params = Params::default();
-    match input.url_text() {
-        Some((text, source)) if !text.contains("://") && text.contains('=') => {
-            parse_keywords(&input, text, source, &mut params)?;
-        }
-        _ => input.read_url(&URL, &mut params)?,
-    }
-    input.read_fields(
-        &URL,
-        <crate::Postgres as Kind>::SURFACE.binding_types,
-        &mut params,
-    )?;
-
-    let host = params.host(&input)?;
-    let port = params.port(&input, 5432)?;
-    let user = params.required(&input, "user")?;
-    let dbname = match params.value("dbname") {
-        Some(d) => d.clone(),
-        None => Sourced::new(user.value.clone(), Source::Default),
-    };
-    let (sslmode, ask) = params.tls_mode(&input, &SSLMODE)?;
-    let mut secret_files = input.secret_files.clone();
-    let tls = params.tls(
-        &input,
-        ["sslrootcert", "sslcert", "sslkey"],
-        &mut secret_files,
-    )?;
-    Ok(PgBinding {
-        port,
-        user,
-        dbname,
-        password: params.take_password(),
-        sslmode,
-        transport: Transport::new(host, vec![ask], tls),
-        options: params.get("options").cloned(),
-        application_name: params.get("application_name").map(|a| a.value.clone()),
-        origin: input.origin.clone(),
-        secret_files,
-    })
-}
 
 /// libpq's keyword/value syntax: `host=db port=5432 password='it\'s'`.
 fn parse_keywords(
@@ -278,7 +254,10 @@ mod tests {
         assert_eq!(b.port.value, 6543);
         assert_eq!(b.user.value, "app");
         assert_eq!(b.dbname.value, "appdb");
-        assert_eq!(b.password.as_ref().unwrap().value.expose_secret(), "p@ss");
+        assert_eq!(
+            b.common.password.as_ref().unwrap().value.expose_secret(),
+            "p@ss"
+        );
     }
 
     #[test]
@@ -287,8 +266,8 @@ mod tests {
         assert!(f.is_empty());
         assert_eq!(b.sslmode.value, "verify-full");
         assert_eq!(b.sslmode.source, Source::Default);
-        assert_eq!(b.transport.tls.roots, Roots::System);
-        assert!(!b.transport.is_plaintext());
+        assert_eq!(b.common.transport.tls.roots, Roots::System);
+        assert!(!b.common.transport.is_plaintext());
     }
 
     #[test]
@@ -300,7 +279,10 @@ mod tests {
         assert_eq!(b.host().value, Host::Tcp("10.0.0.5".into()));
         assert_eq!(b.port.value, 5433);
         assert_eq!(b.dbname.value, "x");
-        assert_eq!(b.password.as_ref().unwrap().value.expose_secret(), "it's q");
+        assert_eq!(
+            b.common.password.as_ref().unwrap().value.expose_secret(),
+            "it's q"
+        );
     }
 
     #[test]

@@ -58,14 +58,19 @@ fn revoke_from(p: &Posture, grantee: &str) -> String {
     }
 }
 
-/// The findings only this kind makes of a posture: superuser, role admin, excess. Missing and
-/// unknown needs are core's, from [`account`]'s need checks.
-pub fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
-    let mut out = Vec::new();
-    superuser(resource, p, &mut out);
-    role_admin(resource, p, &mut out);
-    excess(resource, p, &mut out);
-    out
+/// The findings only this kind makes of a posture are superuser, role admin and excess;
+/// missing and unknown needs are core's, from [`account`]'s need checks.
+impl attache_core::Posture for Posture {
+    fn judge(&self, resource: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for rule in [superuser, role_admin, excess] {
+            rule(resource, self, &mut out);
+        }
+        out
+    }
+    fn account(&self) -> Account {
+        account(self)
+    }
 }
 
 fn superuser(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
@@ -474,13 +479,7 @@ pub fn account(p: &Posture) -> Account {
 mod tests {
     use super::*;
     use crate::inspect::{Attributes, NeedItem, Owned, ReachedRole};
-
-    /// Everything judged of a posture: this kind's findings and core's judgement of the needs.
-    fn judge(resource: &str, p: &Posture) -> Vec<Finding> {
-        let mut out = super::judge(resource, p);
-        out.extend(attache_core::account::judge(resource, &account(p), "fix"));
-        out
-    }
+    use attache_testkit::unit;
 
     fn item(
         kind: ObjectType,
@@ -547,16 +546,17 @@ mod tests {
         }
     }
 
+    fn judge(p: &Posture) -> Vec<Finding> {
+        unit::judge::<crate::Postgres>(p)
+    }
+
     fn checks(p: &Posture) -> Vec<(CheckId, Severity)> {
-        judge("db", p)
-            .iter()
-            .map(|f| (f.check, f.severity))
-            .collect()
+        unit::checks(&judge(p))
     }
 
     #[test]
     fn exactly_the_needs_is_clean() {
-        assert!(judge("db", &base()).is_empty());
+        assert!(judge(&base()).is_empty());
     }
 
     #[test]
@@ -572,7 +572,7 @@ mod tests {
         });
         p.held
             .push(held(ObjectType::Table, "users", None, "SELECT", "PUBLIC"));
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f.len(), 1);
         assert_eq!(
             (f[0].check, f[0].severity),
@@ -615,7 +615,7 @@ mod tests {
             },
             admin: false,
         });
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f[0].check, CheckId::PrivSuperuser);
         assert!(f[0].message.contains("ops → admins"), "{}", f[0].message);
         let mut p = base();
@@ -648,7 +648,7 @@ mod tests {
         let mut h = held(ObjectType::Table, "signups", None, "DELETE", "app");
         h.grantee_is_owner = true;
         p.held.push(h);
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].evidence[0].starts_with("owns TABLE public.signups"));
         let mut p = base();
@@ -671,7 +671,7 @@ mod tests {
         let mut p = base();
         p.needs[0].1 = NeedState::Missing;
         p.held.remove(0);
-        let f = judge("db", &p);
+        let f = judge(&p);
         assert_eq!(
             (f[0].check, f[0].severity),
             (CheckId::PrivMissing, Severity::High)
@@ -679,7 +679,7 @@ mod tests {
         assert_eq!(f[0].remedy, "GRANT INSERT ON TABLE public.signups TO app;");
         let mut p = base();
         p.needs[1].1 = NeedState::NoObject;
-        assert!(judge("db", &p)[0].evidence[0].contains("has no column email"));
+        assert!(judge(&p)[0].evidence[0].contains("has no column email"));
     }
 
     #[test]

@@ -160,7 +160,7 @@ pub fn pg_config(b: &PgBinding, connect_timeout: Duration, tls: bool) -> tokio_p
         } else {
             PgSslMode::Disable
         });
-    if let Some(pw) = &b.password {
+    if let Some(pw) = &b.common.password {
         c.password(pw.value.expose_secret());
     }
     if let Some(o) = &b.options {
@@ -231,7 +231,7 @@ impl<T> PoolConnect<T> {
         b: &PgBinding,
         spare: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
     ) -> Self {
-        let password_file = match b.password.as_ref().map(|p| &p.source) {
+        let password_file = match b.common.password.as_ref().map(|p| &p.source) {
             Some(attache_core::Source::File(path)) => Some(path.clone()),
             _ => None,
         };

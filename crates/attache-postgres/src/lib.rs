@@ -30,8 +30,7 @@ pub mod needs;
 pub mod provision;
 
 use attache_core::{
-    BindingInput, Connected, Ctx, Failure, Finding, Inspection, Kind, Provision, ResourceSpec,
-    Surface, TlsAdvice,
+    Connected, Ctx, Failure, Kind, Provision, ProvisionRequest, Surface, TlsAdvice,
 };
 pub use deadpool_postgres;
 pub use tokio_postgres;
@@ -116,16 +115,9 @@ impl Kind for Postgres {
     };
     type Need = needs::Need;
     type Binding = PgBinding;
+    type Posture = inspect::Posture;
     type Conn = PgConn;
     type Client = deadpool_postgres::Pool;
-
-    fn parse_need(text: &str) -> Result<needs::Need, String> {
-        needs::parse(text)
-    }
-
-    fn parse_binding(input: BindingInput) -> Result<PgBinding, Finding> {
-        binding::parse(input)
-    }
 
     async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<PgConn>, Failure> {
         let config = pg_config(
@@ -159,21 +151,12 @@ impl Kind for Postgres {
         })
     }
 
-    async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut PgConn) -> Inspection {
-        let posture = inspect::inspect(&conn.client, ctx.needs).await;
-        Inspection {
-            account: checks::account(&posture),
-            findings: checks::judge(ctx.resource(), &posture),
-        }
+    async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut PgConn) -> inspect::Posture {
+        inspect::inspect(&conn.client, ctx.needs).await
     }
 
-    fn provision(
-        spec: &ResourceSpec,
-        needs: &[needs::Need],
-        account: &str,
-        password: Option<&attache_core::Secret>,
-    ) -> Provision {
-        provision::provision(spec, needs, account, password)
+    fn provision(request: &ProvisionRequest<'_, Self>) -> Provision {
+        provision::provision(request)
     }
 
     async fn warm(pool: &deadpool_postgres::Pool, connections: usize) {

@@ -5,6 +5,7 @@
 //! Unqualified names are in schema `public`. Unquoted identifiers fold to lower case, as in SQL.
 
 use std::fmt;
+use std::str::FromStr;
 
 /// The kind of object a privilege is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -173,122 +174,127 @@ impl fmt::Display for Need {
     }
 }
 
-/// Parses a need. The error says what was expected.
-pub fn parse(text: &str) -> Result<Need, String> {
-    let upper = text.to_ascii_uppercase();
-    let Some(on) = find_keyword(&upper, "ON") else {
-        return Err(format!(
-            "`{text}`: expected `<privileges> ON <TABLE|SEQUENCE|SCHEMA|DATABASE|FUNCTION> <name>`"
-        ));
-    };
-    let privs_text = text[..on].trim();
-    let rest = text[on + 2..].trim();
-    let rest_upper = rest.to_ascii_uppercase();
-    let words: Vec<&str> = rest_upper.split_whitespace().collect();
+/// A need parsed from the manifest. The error says what was expected.
+impl FromStr for Need {
+    type Err = String;
 
-    let target = if words.first() == Some(&"ALL") {
-        // ALL TABLES IN SCHEMA s | ALL SEQUENCES IN SCHEMA s
-        let kind = match words.get(1) {
-            Some(&"TABLES") => ObjectType::Table,
-            Some(&"SEQUENCES") => ObjectType::Sequence,
-            _ => {
-                return Err(format!(
-                    "`{text}`: expected `ALL TABLES IN SCHEMA <schema>` or `ALL SEQUENCES IN SCHEMA <schema>`"
-                ));
-            }
-        };
-        if words.get(2) != Some(&"IN") || words.get(3) != Some(&"SCHEMA") || words.len() != 5 {
+    fn from_str(text: &str) -> Result<Need, String> {
+        let upper = text.to_ascii_uppercase();
+        let Some(on) = find_keyword(&upper, "ON") else {
             return Err(format!(
-                "`{text}`: expected `ALL {}S IN SCHEMA <schema>`",
-                kind.keyword()
+                "`{text}`: expected `<privileges> ON <TABLE|SEQUENCE|SCHEMA|DATABASE|FUNCTION> <name>`"
             ));
-        }
-        let schema_text = rest.split_whitespace().nth(4).unwrap_or_default();
-        Target::AllIn {
-            kind,
-            schema: one_ident(schema_text).map_err(|e| format!("`{text}`: {e}"))?,
-        }
-    } else {
-        let (kind, name_text) = match words.first() {
-            Some(&"TABLE") => (ObjectType::Table, skip_word(rest)),
-            Some(&"SEQUENCE") => (ObjectType::Sequence, skip_word(rest)),
-            Some(&"SCHEMA") => (ObjectType::Schema, skip_word(rest)),
-            Some(&"DATABASE") => (ObjectType::Database, skip_word(rest)),
-            Some(&"FUNCTION") | Some(&"PROCEDURE") | Some(&"ROUTINE") => {
-                (ObjectType::Function, skip_word(rest))
-            }
-            Some(_) => (ObjectType::Table, rest),
-            None => return Err(format!("`{text}`: expected an object after ON")),
         };
-        let (schema, name) = object_name(kind, name_text).map_err(|e| format!("`{text}`: {e}"))?;
-        Target::One { kind, schema, name }
-    };
+        let privs_text = text[..on].trim();
+        let rest = text[on + 2..].trim();
+        let rest_upper = rest.to_ascii_uppercase();
+        let words: Vec<&str> = rest_upper.split_whitespace().collect();
 
-    let kind = target.kind();
-    let mut privileges = Vec::new();
-    for item in split_top_level(privs_text) {
-        let item = item.trim();
-        let (word, cols) = match item.find('(') {
-            Some(i) => {
-                let Some(inner) = item[i + 1..].strip_suffix(')') else {
-                    return Err(format!("`{text}`: unbalanced column list in `{item}`"));
-                };
-                let cols = inner
-                    .split(',')
-                    .map(|c| one_ident(c.trim()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| format!("`{text}`: {e}"))?;
-                (item[..i].trim().to_ascii_uppercase(), Some(cols))
-            }
-            None => (item.to_ascii_uppercase(), None),
-        };
-        let word = word.split_whitespace().collect::<Vec<_>>().join(" ");
-        if word == "ALL" || word == "ALL PRIVILEGES" {
-            if cols.is_some() {
+        let target = if words.first() == Some(&"ALL") {
+            // ALL TABLES IN SCHEMA s | ALL SEQUENCES IN SCHEMA s
+            let kind = match words.get(1) {
+                Some(&"TABLES") => ObjectType::Table,
+                Some(&"SEQUENCES") => ObjectType::Sequence,
+                _ => {
+                    return Err(format!(
+                        "`{text}`: expected `ALL TABLES IN SCHEMA <schema>` or `ALL SEQUENCES IN SCHEMA <schema>`"
+                    ));
+                }
+            };
+            if words.get(2) != Some(&"IN") || words.get(3) != Some(&"SCHEMA") || words.len() != 5 {
                 return Err(format!(
-                    "`{text}`: write column lists per privilege, not on ALL"
+                    "`{text}`: expected `ALL {}S IN SCHEMA <schema>`",
+                    kind.keyword()
                 ));
             }
-            privileges.extend(kind.privileges().iter().map(|p| Privilege {
-                name: (*p).to_owned(),
-                columns: None,
-            }));
-            continue;
-        }
-        let word = if word == "TEMP" {
-            "TEMPORARY".to_owned()
+            let schema_text = rest.split_whitespace().nth(4).unwrap_or_default();
+            Target::AllIn {
+                kind,
+                schema: one_ident(schema_text).map_err(|e| format!("`{text}`: {e}"))?,
+            }
         } else {
-            word
+            let (kind, name_text) = match words.first() {
+                Some(&"TABLE") => (ObjectType::Table, skip_word(rest)),
+                Some(&"SEQUENCE") => (ObjectType::Sequence, skip_word(rest)),
+                Some(&"SCHEMA") => (ObjectType::Schema, skip_word(rest)),
+                Some(&"DATABASE") => (ObjectType::Database, skip_word(rest)),
+                Some(&"FUNCTION") | Some(&"PROCEDURE") | Some(&"ROUTINE") => {
+                    (ObjectType::Function, skip_word(rest))
+                }
+                Some(_) => (ObjectType::Table, rest),
+                None => return Err(format!("`{text}`: expected an object after ON")),
+            };
+            let (schema, name) =
+                object_name(kind, name_text).map_err(|e| format!("`{text}`: {e}"))?;
+            Target::One { kind, schema, name }
         };
-        if !kind.privileges().contains(&word.as_str()) {
+
+        let kind = target.kind();
+        let mut privileges = Vec::new();
+        for item in split_top_level(privs_text) {
+            let item = item.trim();
+            let (word, cols) = match item.find('(') {
+                Some(i) => {
+                    let Some(inner) = item[i + 1..].strip_suffix(')') else {
+                        return Err(format!("`{text}`: unbalanced column list in `{item}`"));
+                    };
+                    let cols = inner
+                        .split(',')
+                        .map(|c| one_ident(c.trim()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| format!("`{text}`: {e}"))?;
+                    (item[..i].trim().to_ascii_uppercase(), Some(cols))
+                }
+                None => (item.to_ascii_uppercase(), None),
+            };
+            let word = word.split_whitespace().collect::<Vec<_>>().join(" ");
+            if word == "ALL" || word == "ALL PRIVILEGES" {
+                if cols.is_some() {
+                    return Err(format!(
+                        "`{text}`: write column lists per privilege, not on ALL"
+                    ));
+                }
+                privileges.extend(kind.privileges().iter().map(|p| Privilege {
+                    name: (*p).to_owned(),
+                    columns: None,
+                }));
+                continue;
+            }
+            let word = if word == "TEMP" {
+                "TEMPORARY".to_owned()
+            } else {
+                word
+            };
+            if !kind.privileges().contains(&word.as_str()) {
+                return Err(format!(
+                    "`{text}`: `{word}` is not a privilege on a {}; expected one of {}",
+                    kind.keyword().to_ascii_lowercase(),
+                    kind.privileges().join(", ")
+                ));
+            }
+            if cols.is_some()
+                && !(kind == ObjectType::Table
+                    && matches!(word.as_str(), "SELECT" | "INSERT" | "UPDATE" | "REFERENCES"))
+            {
+                return Err(format!("`{text}`: `{word}` cannot be limited to columns"));
+            }
+            if cols.is_some() && matches!(target, Target::AllIn { .. }) {
+                return Err(format!("`{text}`: column lists need one named table"));
+            }
+            privileges.push(Privilege {
+                name: word,
+                columns: cols,
+            });
+        }
+        if privileges.is_empty() {
             return Err(format!(
-                "`{text}`: `{word}` is not a privilege on a {}; expected one of {}",
-                kind.keyword().to_ascii_lowercase(),
-                kind.privileges().join(", ")
+                "`{text}`: expected at least one privilege before ON"
             ));
         }
-        if cols.is_some()
-            && !(kind == ObjectType::Table
-                && matches!(word.as_str(), "SELECT" | "INSERT" | "UPDATE" | "REFERENCES"))
-        {
-            return Err(format!("`{text}`: `{word}` cannot be limited to columns"));
-        }
-        if cols.is_some() && matches!(target, Target::AllIn { .. }) {
-            return Err(format!("`{text}`: column lists need one named table"));
-        }
-        privileges.push(Privilege {
-            name: word,
-            columns: cols,
-        });
+        privileges.sort();
+        privileges.dedup();
+        Ok(Need { privileges, target })
     }
-    if privileges.is_empty() {
-        return Err(format!(
-            "`{text}`: expected at least one privilege before ON"
-        ));
-    }
-    privileges.sort();
-    privileges.dedup();
-    Ok(Need { privileges, target })
 }
 
 /// Finds a standalone keyword outside parentheses.
@@ -430,7 +436,7 @@ mod tests {
 
     #[test]
     fn parses_the_manifest_examples() {
-        let n = parse("SELECT, INSERT ON TABLE public.signups").unwrap();
+        let n = Need::from_str("SELECT, INSERT ON TABLE public.signups").unwrap();
         assert_eq!(
             n.target,
             Target::One {
@@ -442,17 +448,17 @@ mod tests {
         assert_eq!(n.privileges.len(), 2);
         assert_eq!(n.to_string(), "INSERT, SELECT ON TABLE public.signups");
 
-        let n = parse("SELECT (id, email) ON TABLE public.users").unwrap();
+        let n = Need::from_str("SELECT (id, email) ON TABLE public.users").unwrap();
         assert_eq!(
             n.privileges[0].columns.as_deref(),
             Some(&["id".to_owned(), "email".to_owned()][..])
         );
         assert_eq!(n.to_string(), "SELECT (id, email) ON TABLE public.users");
 
-        let n = parse("usage on sequence signups_id_seq").unwrap();
+        let n = Need::from_str("usage on sequence signups_id_seq").unwrap();
         assert_eq!(n.to_string(), "USAGE ON SEQUENCE public.signups_id_seq");
 
-        let n = parse("SELECT ON ALL TABLES IN SCHEMA reporting").unwrap();
+        let n = Need::from_str("SELECT ON ALL TABLES IN SCHEMA reporting").unwrap();
         assert_eq!(
             n.target,
             Target::AllIn {
@@ -461,16 +467,16 @@ mod tests {
             }
         );
 
-        let n = parse("ALL PRIVILEGES ON TABLE t").unwrap();
+        let n = Need::from_str("ALL PRIVILEGES ON TABLE t").unwrap();
         assert_eq!(n.privileges.len(), 7);
 
-        let n = parse("EXECUTE ON FUNCTION public.f(Integer,  text)").unwrap();
+        let n = Need::from_str("EXECUTE ON FUNCTION public.f(Integer,  text)").unwrap();
         assert_eq!(n.to_string(), "EXECUTE ON FUNCTION public.f(integer, text)");
 
-        let n = parse("CONNECT, TEMP ON DATABASE app").unwrap();
+        let n = Need::from_str("CONNECT, TEMP ON DATABASE app").unwrap();
         assert_eq!(n.to_string(), "CONNECT, TEMPORARY ON DATABASE app");
 
-        let n = parse("SELECT ON \"Odd\".\"Name\"").unwrap();
+        let n = Need::from_str("SELECT ON \"Odd\".\"Name\"").unwrap();
         assert_eq!(n.to_string(), "SELECT ON TABLE \"Odd\".\"Name\"");
     }
 
@@ -487,7 +493,7 @@ mod tests {
             ("EXECUTE ON FUNCTION f", "argument types"),
             ("SELECT ON TABLE t;drop", "not an identifier"),
         ] {
-            let e = parse(bad).unwrap_err();
+            let e = Need::from_str(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
@@ -513,7 +519,7 @@ mod tests {
             "SELECT ON TABLE a..b",
             "SELECT ON TABLE ñ\u{0}",
         ] {
-            let _ = parse(text);
+            let _ = Need::from_str(text);
         }
     }
 }

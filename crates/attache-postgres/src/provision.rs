@@ -5,26 +5,20 @@
 //! literal; without one the statements carry psql's `:'password'` parameter, which psql fills
 //! (`psql -v password="$(cat pw)"`) and which any other client rejects as a syntax error.
 
-use attache_core::{Provision, ResourceSpec, Secret};
+use attache_core::{Provision, ProvisionRequest};
 
-use crate::needs::{Need, ident};
+use crate::Postgres;
+use crate::needs::ident;
 
 /// The psql variable that carries the password.
 pub const PASSWORD_PARAMETER: &str = ":'password'";
 
 /// `CREATE ROLE … LOGIN`, CONNECT on the current database, USAGE on each schema the needs name,
 /// then one GRANT per need (needs are GRANT's own words).
-pub fn provision(
-    spec: &ResourceSpec,
-    needs: &[Need],
-    account: &str,
-    password: Option<&Secret>,
-) -> Provision {
+pub fn provision(request: &ProvisionRequest<'_, Postgres>) -> Provision {
+    let (needs, account) = (request.needs, request.account);
     let role = ident(account);
-    let password_sql = match password {
-        Some(pw) => literal(pw.expose_secret()),
-        None => PASSWORD_PARAMETER.to_owned(),
-    };
+    let password_sql = request.password_or(PASSWORD_PARAMETER, literal);
     let mut statements = vec![
         format!(
             "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {password_sql};"
@@ -46,20 +40,18 @@ pub fn provision(
     for need in needs {
         statements.push(format!("GRANT {need} TO {role};"));
     }
-    Provision {
-        resource: spec.name.clone(),
-        kind: "postgres".into(),
-        language: "sql".into(),
+    request.answer(
+        "sql",
         statements,
-        notes: vec![
-            match password {
+        vec![
+            match request.password {
                 Some(_) => "run in the resource's database as an administrator: psql -f grants.sql (the file holds the password: keep it out of version control)".into(),
                 None => "run in the resource's database as an administrator: psql -v password=\"$(cat PASSWORD_FILE)\" -f grants.sql".into(),
             },
             format!("pg_hba.conf: allow {account} over TLS only, e.g. `hostssl <database> {account} 0.0.0.0/0 scram-sha-256`, and no `host` line for it"),
             "so that only granted roles connect: REVOKE ALL ON DATABASE <database> FROM PUBLIC (affects every role)".into(),
         ],
-    }
+    )
 }
 
 fn literal(s: &str) -> String {
@@ -69,21 +61,17 @@ fn literal(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::needs::parse;
+    use attache_core::Secret;
+    use attache_testkit::unit;
 
     #[test]
     fn statements_follow_the_needs() {
-        let needs: Vec<Need> = [
-            "SELECT, INSERT ON TABLE public.signups",
-            "SELECT (id, email) ON TABLE public.users",
-            "USAGE ON SEQUENCE app.ids",
-        ]
-        .iter()
-        .map(|n| parse(n).unwrap())
-        .collect();
-        let p = provision(
-            &ResourceSpec::new("db", "postgres"),
-            &needs,
+        let p = unit::provision::<Postgres>(
+            &[
+                "SELECT, INSERT ON TABLE public.signups",
+                "SELECT (id, email) ON TABLE public.users",
+                "USAGE ON SEQUENCE app.ids",
+            ],
             "signup-app",
             None,
         );
@@ -105,7 +93,7 @@ mod tests {
     #[test]
     fn a_given_password_is_quoted_in() {
         let pw = Secret::new("it's-planted".to_owned());
-        let p = provision(&ResourceSpec::new("db", "postgres"), &[], "app", Some(&pw));
+        let p = unit::provision::<Postgres>(&[], "app", Some(&pw));
         assert!(
             p.statements[0].ends_with("PASSWORD 'it''s-planted';"),
             "{}",

@@ -15,11 +15,9 @@
 //! No error names a value taken from the URL: a password that was not percent-encoded can end
 //! up in any part of it.
 
-use std::path::PathBuf;
-
-use attache_core::binding::{BindingInput, UrlShape};
-use attache_core::transport::{TlsAsk, TlsMode, Transport};
-use attache_core::{Finding, Host, Kind, Secret, Source, Sourced};
+use attache_core::binding::{Binding, BindingInput, Common, UrlShape};
+use attache_core::transport::{TlsAsk, TlsMode};
+use attache_core::{Finding, Host, Kind, Source, Sourced};
 
 /// The query parameters attache reads.
 pub const PARAMETERS: &[&str] = &[
@@ -48,16 +46,10 @@ pub struct RedisBinding {
     pub port: Sourced<u16>,
     /// ACL user name; `None` authenticates as `default` (or not at all without a password).
     pub user: Option<Sourced<String>>,
-    /// Password, if any.
-    pub password: Option<Sourced<Secret>>,
     /// Database number (`SELECT`).
     pub db: Sourced<i64>,
-    /// The host, the TLS settings and material, for core's judgement.
-    pub transport: Transport,
-    /// Where the binding came from.
-    pub origin: Option<Source>,
-    /// Files holding secrets.
-    pub secret_files: Vec<PathBuf>,
+    /// The host, the TLS settings and material, the password, where the binding came from.
+    pub common: Common,
 }
 
 impl RedisBinding {
@@ -68,7 +60,7 @@ impl RedisBinding {
 
     /// The server's DNS name or IP address (a Redis binding never names a unix socket).
     pub fn host(&self) -> &str {
-        match &self.transport.host.value {
+        match &self.common.transport.host.value {
             Host::Tcp(h) => h,
             Host::Socket(_) => unreachable!("parse refuses unix sockets"),
         }
@@ -76,13 +68,164 @@ impl RedisBinding {
 
     /// Whether the binding asks for plaintext (`redis://`, `ssl` = `false`).
     pub fn plaintext(&self) -> bool {
-        self.transport.is_plaintext()
+        self.common.transport.is_plaintext()
     }
 }
 
-impl attache_core::Binding for RedisBinding {
-    fn origin(&self) -> Option<&Source> {
-        self.origin.as_ref()
+impl Binding for RedisBinding {
+    fn parse(input: BindingInput) -> Result<RedisBinding, Finding> {
+        if let Some((text, source)) = input.url_text() {
+            let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if matches!(
+                scheme.as_deref(),
+                Some("unix" | "redis+unix" | "redis+socket")
+            ) {
+                return Err(input.invalid(
+                    "URL",
+                    source,
+                    "unix sockets are not supported yet; bind a TCP host with rediss://",
+                ));
+            }
+        }
+        let mut params = input.read(&URL, <crate::Redis as Kind>::SURFACE.binding_types)?;
+        let mut asks = Vec::new();
+        let scheme_tls = params.scheme.as_ref().map(|s| {
+            s.clone()
+                .map(|s| matches!(s.as_str(), "rediss" | "valkeys"))
+        });
+        let tls_on = match input.fields.get("ssl") {
+            Some(ssl) => match ssl.value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Sourced::new(true, ssl.source.clone()),
+                "false" | "0" | "no" => Sourced::new(false, ssl.source.clone()),
+                _ => return Err(input.invalid("ssl", &ssl.source, "expected true or false")),
+            },
+            None => scheme_tls.unwrap_or_else(|| Sourced::new(true, Source::Default)),
+        };
+        let tls_words = match (&tls_on.source, tls_on.value) {
+            (Source::Default, _) => "TLS (attache's default)".to_owned(),
+            (Source::File(_), on) => format!("ssl={on}"),
+            (_, true) => "rediss://".to_owned(),
+            (_, false) => "redis://".to_owned(),
+        };
+        let mode = if tls_on.value {
+            TlsMode::VerifyFull
+        } else {
+            TlsMode::Plaintext
+        };
+        asks.push(TlsAsk::new(mode, tls_words, tls_on.source.clone()));
+        if let Some(f) = params.get("#") {
+            if f.value != "insecure" {
+                // Never echoed: an unencoded `#` in a password lands here.
+                return Err(input.invalid(
+                    "URL",
+                    &f.source,
+                    "the only fragment redis clients know is `#insecure`; a `#` in a password must be written %23",
+                ));
+            }
+            asks.push(TlsAsk::new(
+                TlsMode::NoVerification,
+                "the URL fragment `#insecure`",
+                f.source.clone(),
+            ));
+        }
+        if let Some(v) = params.get("ssl_cert_reqs") {
+            match v.value.to_ascii_lowercase().as_str() {
+                "required" => {}
+                "none" | "optional" => asks.push(TlsAsk::new(
+                    TlsMode::NoVerification,
+                    format!("ssl_cert_reqs={}", v.value),
+                    v.source.clone(),
+                )),
+                _ => {
+                    return Err(input.invalid(
+                        "ssl_cert_reqs",
+                        &v.source,
+                        "expected required (or leave it out)",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = params.get("ssl_check_hostname") {
+            match v.value.to_ascii_lowercase().as_str() {
+                "true" => {}
+                "false" => asks.push(TlsAsk::new(
+                    TlsMode::NoHostCheck,
+                    "ssl_check_hostname=false",
+                    v.source.clone(),
+                )),
+                _ => {
+                    return Err(input.invalid(
+                        "ssl_check_hostname",
+                        &v.source,
+                        "expected true (or leave it out)",
+                    ));
+                }
+            }
+        }
+
+        let host = params.host(&input)?;
+        if let Host::Socket(_) = host.value {
+            return Err(input.invalid(
+                "host",
+                &host.source,
+                "unix sockets are not supported yet; bind a TCP host with rediss://",
+            ));
+        }
+        let port = params.port(&input, 6379)?;
+        let db = match params.get("db") {
+            Some(d) if d.value.trim().is_empty() => Sourced::new(0, d.source.clone()),
+            Some(d) => match d.value.trim().parse::<i64>() {
+                Ok(n) if (0..=i64::from(i32::MAX)).contains(&n) => {
+                    Sourced::new(n, d.source.clone())
+                }
+                _ => {
+                    return Err(input.invalid(
+                        "database",
+                        &d.source,
+                        "not a database number (0, 1, …)",
+                    ));
+                }
+            },
+            None => Sourced::new(0, Source::Default),
+        };
+        let user = params.value("user").cloned();
+
+        if !tls_on.value {
+            let tls_words: Vec<&str> = PARAMETERS
+                .iter()
+                .copied()
+                .filter(|p| params.get(p).is_some())
+                .chain(
+                    ["ca.crt", "tls.crt", "tls.key"]
+                        .into_iter()
+                        .filter(|f| input.files.contains_key(*f)),
+                )
+                .collect();
+            if !tls_words.is_empty() {
+                return Err(input.invalid(
+                    "URL",
+                    &tls_on.source,
+                    format!(
+                        "the binding asks for plaintext (redis://, ssl=false) yet sets {}; use rediss:// (or ssl=true)",
+                        tls_words.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(RedisBinding {
+            port,
+            user,
+            db,
+            common: params.common(
+                &input,
+                host,
+                asks,
+                ["ssl_ca_certs", "ssl_certfile", "ssl_keyfile"],
+            )?,
+        })
+    }
+    fn common(&self) -> &Common {
+        &self.common
     }
     fn target(&self) -> String {
         let scheme = if self.plaintext() { "redis" } else { "rediss" };
@@ -93,182 +236,17 @@ impl attache_core::Binding for RedisBinding {
             .unwrap_or_default();
         format!(
             "{scheme}://{user}{}:{}/{}",
-            self.transport.host.value, self.port.value, self.db.value
+            self.common.transport.host.value, self.port.value, self.db.value
         )
     }
     fn user(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.value.as_str())
     }
-    fn password(&self) -> Option<&Sourced<Secret>> {
-        self.password.as_ref()
-    }
-    fn secret_files(&self) -> Vec<PathBuf> {
-        self.secret_files.clone()
-    }
-    fn transport(&self) -> &Transport {
-        &self.transport
-    }
-}
-
-/// Reads a binding. The error is the one finding that makes it unusable.
-pub fn parse(input: BindingInput) -> Result<RedisBinding, Finding> {
-    if let Some((text, source)) = input.url_text() {
-        let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-        if matches!(
-            scheme.as_deref(),
-            Some("unix" | "redis+unix" | "redis+socket")
-        ) {
-            return Err(input.invalid(
-                "URL",
-                source,
-                "unix sockets are not supported yet; bind a TCP host with rediss://",
-            ));
-        }
-    }
-    let mut params = input.read(&URL, <crate::Redis as Kind>::SURFACE.binding_types)?;
-    let mut asks = Vec::new();
-    let scheme_tls = params.scheme.as_ref().map(|s| {
-        s.clone()
-            .map(|s| matches!(s.as_str(), "rediss" | "valkeys"))
-    });
-    let tls_on = match input.fields.get("ssl") {
-        Some(ssl) => match ssl.value.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Sourced::new(true, ssl.source.clone()),
-            "false" | "0" | "no" => Sourced::new(false, ssl.source.clone()),
-            _ => return Err(input.invalid("ssl", &ssl.source, "expected true or false")),
-        },
-        None => scheme_tls.unwrap_or_else(|| Sourced::new(true, Source::Default)),
-    };
-    let tls_words = match (&tls_on.source, tls_on.value) {
-        (Source::Default, _) => "TLS (attache's default)".to_owned(),
-        (Source::File(_), on) => format!("ssl={on}"),
-        (_, true) => "rediss://".to_owned(),
-        (_, false) => "redis://".to_owned(),
-    };
-    let mode = if tls_on.value {
-        TlsMode::VerifyFull
-    } else {
-        TlsMode::Plaintext
-    };
-    asks.push(TlsAsk::new(mode, tls_words, tls_on.source.clone()));
-    if let Some(f) = params.get("#") {
-        if f.value != "insecure" {
-            // Never echoed: an unencoded `#` in a password lands here.
-            return Err(input.invalid(
-                "URL",
-                &f.source,
-                "the only fragment redis clients know is `#insecure`; a `#` in a password must be written %23",
-            ));
-        }
-        asks.push(TlsAsk::new(
-            TlsMode::NoVerification,
-            "the URL fragment `#insecure`",
-            f.source.clone(),
-        ));
-    }
-    if let Some(v) = params.get("ssl_cert_reqs") {
-        match v.value.to_ascii_lowercase().as_str() {
-            "required" => {}
-            "none" | "optional" => asks.push(TlsAsk::new(
-                TlsMode::NoVerification,
-                format!("ssl_cert_reqs={}", v.value),
-                v.source.clone(),
-            )),
-            _ => {
-                return Err(input.invalid(
-                    "ssl_cert_reqs",
-                    &v.source,
-                    "expected required (or leave it out)",
-                ));
-            }
-        }
-    }
-    if let Some(v) = params.get("ssl_check_hostname") {
-        match v.value.to_ascii_lowercase().as_str() {
-            "true" => {}
-            "false" => asks.push(TlsAsk::new(
-                TlsMode::NoHostCheck,
-                "ssl_check_hostname=false",
-                v.source.clone(),
-            )),
-            _ => {
-                return Err(input.invalid(
-                    "ssl_check_hostname",
-                    &v.source,
-                    "expected true (or leave it out)",
-                ));
-            }
-        }
-    }
-
-    let host = params.host(&input)?;
-    if let Host::Socket(_) = host.value {
-        return Err(input.invalid(
-            "host",
-            &host.source,
-            "unix sockets are not supported yet; bind a TCP host with rediss://",
-        ));
-    }
-    let port = params.port(&input, 6379)?;
-    let db = match params.get("db") {
-        Some(d) if d.value.trim().is_empty() => Sourced::new(0, d.source.clone()),
-        Some(d) => match d.value.trim().parse::<i64>() {
-            Ok(n) if (0..=i64::from(i32::MAX)).contains(&n) => Sourced::new(n, d.source.clone()),
-            _ => {
-                return Err(input.invalid(
-                    "database",
-                    &d.source,
-                    "not a database number (0, 1, …)",
-                ));
-            }
-        },
-        None => Sourced::new(0, Source::Default),
-    };
-    let user = params.value("user").cloned();
-
-    if !tls_on.value {
-        let tls_words: Vec<&str> = PARAMETERS
-            .iter()
-            .copied()
-            .filter(|p| params.get(p).is_some())
-            .chain(
-                ["ca.crt", "tls.crt", "tls.key"]
-                    .into_iter()
-                    .filter(|f| input.files.contains_key(*f)),
-            )
-            .collect();
-        if !tls_words.is_empty() {
-            return Err(input.invalid(
-                "URL",
-                &tls_on.source,
-                format!(
-                    "the binding asks for plaintext (redis://, ssl=false) yet sets {}; use rediss:// (or ssl=true)",
-                    tls_words.join(", ")
-                ),
-            ));
-        }
-    }
-    let mut secret_files = input.secret_files.clone();
-    let tls = params.tls(
-        &input,
-        ["ssl_ca_certs", "ssl_certfile", "ssl_keyfile"],
-        &mut secret_files,
-    )?;
-    Ok(RedisBinding {
-        port,
-        user,
-        password: params.take_password(),
-        db,
-        transport: Transport::new(host, asks, tls),
-        origin: input.origin.clone(),
-        secret_files,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use attache_core::Binding as _;
     use attache_core::tls::Roots;
     use attache_core::{CheckId, Policy, Severity, TlsRequirement};
     use attache_testkit::binding_contract::{
@@ -282,7 +260,7 @@ mod tests {
     }
 
     fn is_loopback(b: &RedisBinding) -> bool {
-        b.transport.host.value.is_local()
+        b.common.transport.host.value.is_local()
     }
 
     #[test]
@@ -296,7 +274,10 @@ mod tests {
         assert_eq!(b.port.value, 6380);
         assert_eq!(b.db.value, 2);
         assert_eq!(b.user_name(), "app");
-        assert_eq!(b.password.as_ref().unwrap().value.expose_secret(), "p@ss");
+        assert_eq!(
+            b.common.password.as_ref().unwrap().value.expose_secret(),
+            "p@ss"
+        );
         assert!(!b.plaintext());
         assert_eq!(b.target(), "rediss://app@cache.internal:6380/2");
     }
@@ -305,10 +286,10 @@ mod tests {
     fn defaults_are_tls_system_roots_port_6379_db_0() {
         let (b, f) = judged("rediss://cache", &Policy::default()).unwrap();
         assert!(f.is_empty());
-        assert_eq!(b.transport.tls.roots, Roots::System);
+        assert_eq!(b.common.transport.tls.roots, Roots::System);
         assert_eq!((b.port.value, b.db.value), (6379, 0));
         assert_eq!(b.user_name(), "default");
-        assert!(b.password.is_none());
+        assert!(b.common.password.is_none());
     }
 
     #[test]
@@ -334,7 +315,7 @@ mod tests {
         };
         let (_, f) = judged("redis://app@localhost", &strict).unwrap();
         assert_eq!(f[0].severity, Severity::High);
-        let e = parse(url_input(
+        let e = RedisBinding::parse(url_input(
             "cache",
             "CACHE_URL",
             "redis://app@localhost?ssl_ca_certs=/ca.pem",

@@ -106,15 +106,20 @@ fn note(entry: &str) -> &'static str {
     }
 }
 
-/// All findings for a posture.
-pub fn judge(resource: &str, p: &Posture, needs: &[Need]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let w = wanted(needs);
-    match &p.rules {
-        Some(rules) => judge_rules(resource, &p.user, rules, &w, &mut out),
-        None => judge_probes(resource, p, &w, &mut out),
+/// A posture is judged from its rules when the account could read them, else from its probes.
+impl attache_core::Posture for Posture {
+    fn judge(&self, resource: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let w = wanted(&self.asked);
+        match &self.rules {
+            Some(rules) => judge_rules(resource, &self.user, rules, &w, &mut out),
+            None => judge_probes(resource, self, &w, &mut out),
+        }
+        out
     }
-    out
+    fn account(&self) -> Account {
+        account(self)
+    }
 }
 
 fn unknown(resource: &str, message: String, evidence: Vec<String>) -> Finding {
@@ -595,7 +600,7 @@ struct Extension {
 }
 
 /// The account's posture in core's model.
-pub fn account(p: &Posture, db: i64, needs: &[Need]) -> Account {
+fn account(p: &Posture) -> Account {
     let user = &p.user;
     let mut privileges = Vec::new();
     if let Some(rules) = &p.rules {
@@ -630,7 +635,7 @@ pub fn account(p: &Posture, db: i64, needs: &[Need]) -> Account {
             grantable: false,
         });
     }
-    let needs = need_items(p, needs)
+    let needs = need_items(p, &p.asked)
         .into_iter()
         .map(|(item, state)| NeedCheck {
             need: item.from,
@@ -676,7 +681,7 @@ pub fn account(p: &Posture, db: i64, needs: &[Need]) -> Account {
         .collect();
     Account {
         user: Some(user.clone()),
-        database: Some(db.to_string()),
+        database: Some(p.db.to_string()),
         attributes: p
             .rules
             .as_ref()
@@ -710,22 +715,22 @@ fn words(v: Vec<String>) -> String {
 mod tests {
     use super::*;
 
-    /// Everything judged of a posture: this kind's findings and core's judgement of the needs.
-    fn judge(resource: &str, p: &Posture, needs: &[Need]) -> Vec<Finding> {
-        let mut out = super::judge(resource, p, needs);
-        out.extend(attache_core::account::judge(
-            resource,
-            &account(p, 0, needs),
-            "fix",
-        ));
-        out
+    use attache_testkit::unit;
+
+    /// Everything an audit judges of a posture read against `needs`.
+    fn judge(p: &Posture, needs: &[Need]) -> Vec<Finding> {
+        unit::judge::<crate::Redis>(&Posture {
+            asked: needs.to_vec(),
+            ..p.clone()
+        })
     }
-    use crate::needs::{Word, parse, parse_word, split_words};
+    use crate::needs::{Word, parse_word, split_words};
+    use std::str::FromStr;
 
     fn needs() -> Vec<Need> {
         ["+get +set +expire ~session:*", "+publish &events"]
             .iter()
-            .map(|n| parse(n).unwrap())
+            .map(|n| Need::from_str(n).unwrap())
             .collect()
     }
 
@@ -766,20 +771,20 @@ mod tests {
             "~session:*",
             "&events",
         ));
-        assert_eq!(judge("cache", &p, &needs()), vec![]);
+        assert_eq!(judge(&p, &needs()), vec![]);
         // acl|whoami reveals nothing but the name: not excess.
         let p = posture(rules(
             "-@all +get +set +expire +publish +acl|whoami",
             "~session:*",
             "&events",
         ));
-        assert_eq!(judge("cache", &p, &needs()), vec![]);
+        assert_eq!(judge(&p, &needs()), vec![]);
     }
 
     #[test]
     fn everything_is_superuser() {
         let p = posture(rules("+@all", "~*", "&*"));
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         assert_eq!(
             checks(&f),
             vec![(CheckId::PrivSuperuser, Severity::Critical)]
@@ -802,7 +807,7 @@ mod tests {
             "~session:*",
             "&events",
         ));
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         assert_eq!(checks(&f), vec![(CheckId::PrivExcess, Severity::High)]);
         let ev = f[0].evidence.join("\n");
         assert!(
@@ -820,7 +825,7 @@ mod tests {
             "~session:*",
             "&events",
         ));
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         assert!(checks(&f).contains(&(CheckId::PrivRoleAdmin, Severity::High)));
         let excess = f.iter().find(|f| f.check == CheckId::PrivExcess).unwrap();
         assert!(
@@ -833,7 +838,7 @@ mod tests {
     #[test]
     fn wide_keys_and_channels_and_plain_commands_are_medium_excess() {
         let p = posture(rules("-@all +get +set +expire +publish +del", "~*", "&*"));
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         assert_eq!(checks(&f), vec![(CheckId::PrivExcess, Severity::Medium)]);
         let ev = f[0].evidence.join("\n");
         assert!(ev.contains("`+del` grants del"), "{ev}");
@@ -854,7 +859,7 @@ mod tests {
     #[test]
     fn missing_lists_the_words_to_grant() {
         let p = posture(rules("-@all +get +set +publish", "~session:*", "&events"));
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         assert_eq!(checks(&f), vec![(CheckId::PrivMissing, Severity::High)]);
         assert_eq!(
             f[0].message,
@@ -866,7 +871,7 @@ mod tests {
             "~other:*",
             "&events",
         ));
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         assert!(checks(&f).contains(&(CheckId::PrivMissing, Severity::High)));
         assert!(
             f.iter().any(|f| f.remedy == "ACL SETUSER app ~session:*"),
@@ -882,14 +887,14 @@ mod tests {
             "~session:*",
             "&events",
         ));
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         assert_eq!(checks(&f), vec![(CheckId::PrivExcess, Severity::Medium)]);
         // A need of +@read against an account with exactly @read: clean.
-        let n = vec![parse("+@read ~session:*").unwrap()];
+        let n = vec![Need::from_str("+@read ~session:*").unwrap()];
         let p = posture(rules("-@all +@read", "~session:*", ""));
-        assert_eq!(judge("cache", &p, &n), vec![]);
+        assert_eq!(judge(&p, &n), vec![]);
         let p = posture(rules("-@all +@read -get", "~session:*", ""));
-        let f = judge("cache", &p, &n);
+        let f = judge(&p, &n);
         assert_eq!(checks(&f), vec![(CheckId::PrivMissing, Severity::High)]);
     }
 
@@ -898,7 +903,7 @@ mod tests {
         let mut r = rules("-@all +get +set +expire +publish", "~session:*", "&events");
         r.flags.push("nopass".into());
         r.unreadable.push("+@brandnew".into());
-        let f = judge("cache", &posture(r), &needs());
+        let f = judge(&posture(r), &needs());
         assert_eq!(
             checks(&f),
             vec![
@@ -947,7 +952,7 @@ mod tests {
             ],
             ..Posture::default()
         };
-        let f = judge("cache", &p, &needs());
+        let f = judge(&p, &needs());
         let c = checks(&f);
         for expected in [
             (CheckId::PrivRoleAdmin, Severity::High),

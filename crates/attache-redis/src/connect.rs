@@ -82,7 +82,7 @@ pub fn redis_info(b: &RedisBinding) -> RedisConnectionInfo {
     if let Some(user) = &b.user {
         info = info.set_username(&user.value);
     }
-    match &b.password {
+    match &b.common.password {
         Some(pw) => info = info.set_password(pw.value.expose_secret()),
         None if b.user.is_some() => info = info.set_password(""),
         None => {}
@@ -119,7 +119,7 @@ pub fn tls_certificates(b: &RedisBinding) -> Result<TlsCertificates, Failure> {
             why: format!("cannot read {}: {}", path.display(), e.kind()),
         })
     };
-    let tls = &b.transport.tls;
+    let tls = &b.common.transport.tls;
     let root_cert = match &tls.roots {
         Roots::System => None,
         Roots::PemFile(f) => Some(read(&f.value, "CA certificate", &f.source)?),

@@ -150,6 +150,10 @@ pub enum NeedState {
 pub struct Posture {
     /// The account's name (`ACL WHOAMI`, else the binding's user, else `default`).
     pub user: String,
+    /// The database the binding selects.
+    pub db: i64,
+    /// The needs it was read against.
+    pub asked: Vec<Need>,
     /// Its rules, or why they could not be read.
     pub rules: Option<AclRules>,
     /// Why `ACL GETUSER` did not answer, when it did not.
@@ -163,12 +167,18 @@ pub struct Posture {
 }
 
 /// Reads the posture. Never fails: what cannot be read lands in [`Posture::unknown`].
-pub async fn inspect(conn: &mut RedisConn, needs: &[Need], binding_user: &str) -> Posture {
+pub async fn inspect(
+    conn: &mut RedisConn,
+    needs: &[Need],
+    binding: &crate::RedisBinding,
+) -> Posture {
     let mut p = Posture {
         user: match &conn.whoami {
             Ok(name) => name.clone(),
-            Err(_) => binding_user.to_owned(),
+            Err(_) => binding.user_name().to_owned(),
         },
+        db: binding.db.value,
+        asked: needs.to_vec(),
         ..Posture::default()
     };
     let answer = redis::cmd("ACL")

@@ -45,8 +45,7 @@ pub mod needs;
 pub mod provision;
 
 use attache_core::{
-    BindingInput, Connected, Ctx, Failure, Finding, Inspection, Kind, Provision, ResourceSpec,
-    Surface, TlsAdvice,
+    Connected, Ctx, Failure, Kind, Provision, ProvisionRequest, Surface, TlsAdvice,
 };
 pub use redis;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -80,16 +79,9 @@ impl Kind for Redis {
     };
     type Need = needs::Need;
     type Binding = RedisBinding;
+    type Posture = inspect::Posture;
     type Conn = RedisConn;
     type Client = ConnectionManager;
-
-    fn parse_need(text: &str) -> Result<needs::Need, String> {
-        needs::parse(text)
-    }
-
-    fn parse_binding(input: BindingInput) -> Result<RedisBinding, Finding> {
-        binding::parse(input)
-    }
 
     async fn connect(ctx: Ctx<'_, Self>) -> Result<Connected<RedisConn>, Failure> {
         let b = ctx.binding;
@@ -110,12 +102,8 @@ impl Kind for Redis {
         })
     }
 
-    async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut RedisConn) -> Inspection {
-        let posture = inspect::inspect(conn, ctx.needs, ctx.binding.user_name()).await;
-        Inspection {
-            account: checks::account(&posture, ctx.binding.db.value, ctx.needs),
-            findings: checks::judge(ctx.resource(), &posture, ctx.needs),
-        }
+    async fn inspect<'a>(ctx: Ctx<'a, Self>, conn: &'a mut RedisConn) -> inspect::Posture {
+        inspect::inspect(conn, ctx.needs, ctx.binding).await
     }
 
     async fn client(ctx: Ctx<'_, Self>) -> Result<ConnectionManager, Failure> {
@@ -138,12 +126,7 @@ impl Kind for Redis {
             .map_err(failed)
     }
 
-    fn provision(
-        spec: &ResourceSpec,
-        needs: &[needs::Need],
-        account: &str,
-        password: Option<&attache_core::Secret>,
-    ) -> Provision {
-        provision::provision(spec, needs, account, password)
+    fn provision(request: &ProvisionRequest<'_, Self>) -> Provision {
+        provision::provision(request)
     }
 }

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::str::FromStr;
 use std::sync::OnceLock;
 
 /// The command categories of Redis 7.0.15, as `ACL CAT <category>` lists them.
@@ -268,65 +269,69 @@ impl fmt::Display for Need {
     }
 }
 
-/// Parses a need. The error says what was expected.
-pub fn parse(text: &str) -> Result<Need, String> {
-    let catalog = Catalog::get();
-    let mut need = Need {
-        commands: Vec::new(),
-        keys: Vec::new(),
-        channels: Vec::new(),
-    };
-    let words = split_words(text);
-    if words.is_empty() {
-        return Err(
-            "empty need; expected ACL words such as \"+get +set ~session:*\" or \"+publish &events\""
-                .into(),
-        );
-    }
-    for word in &words {
-        match parse_word(word)? {
-            Word::Command(rule) => {
-                catalog
-                    .check(&rule.spec)
-                    .map_err(|e| format!("`{word}`: {e}"))?;
-                need.commands.push(rule);
-            }
-            Word::Keys(k) => {
-                if !need.keys.contains(&k) {
-                    need.keys.push(k);
+/// A need parsed from the manifest. The error says what was expected.
+impl FromStr for Need {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Need, String> {
+        let catalog = Catalog::get();
+        let mut need = Need {
+            commands: Vec::new(),
+            keys: Vec::new(),
+            channels: Vec::new(),
+        };
+        let words = split_words(text);
+        if words.is_empty() {
+            return Err(
+                "empty need; expected ACL words such as \"+get +set ~session:*\" or \"+publish &events\""
+                    .into(),
+            );
+        }
+        for word in &words {
+            match parse_word(word)? {
+                Word::Command(rule) => {
+                    catalog
+                        .check(&rule.spec)
+                        .map_err(|e| format!("`{word}`: {e}"))?;
+                    need.commands.push(rule);
                 }
-            }
-            Word::Channel(c) => {
-                if !need.channels.contains(&c) {
-                    need.channels.push(c);
+                Word::Keys(k) => {
+                    if !need.keys.contains(&k) {
+                        need.keys.push(k);
+                    }
                 }
-            }
-            Word::Password => {
-                return Err(
-                    "a password rule (`>…`, `#…`) has no place in a need: needs are committed \
-                     with the app; the password comes from the binding"
-                        .into(),
-                );
-            }
-            Word::ResetKeys | Word::ResetChannels | Word::Flag(_) => {
-                return Err(format!(
-                    "`{word}`: a need says what the app does (+commands, ~keys, &channels); \
-                     account settings such as on/off/reset come from `attache grants`"
-                ));
-            }
-            Word::Selector(_) => {
-                return Err(format!(
-                    "`{word}`: selectors are not supported in needs; write the words without `( )`"
-                ));
+                Word::Channel(c) => {
+                    if !need.channels.contains(&c) {
+                        need.channels.push(c);
+                    }
+                }
+                Word::Password => {
+                    return Err(
+                        "a password rule (`>…`, `#…`) has no place in a need: needs are committed \
+                         with the app; the password comes from the binding"
+                            .into(),
+                    );
+                }
+                Word::ResetKeys | Word::ResetChannels | Word::Flag(_) => {
+                    return Err(format!(
+                        "`{word}`: a need says what the app does (+commands, ~keys, &channels); \
+                         account settings such as on/off/reset come from `attache grants`"
+                    ));
+                }
+                Word::Selector(_) => {
+                    return Err(format!(
+                        "`{word}`: selectors are not supported in needs; write the words without `( )`"
+                    ));
+                }
             }
         }
+        if !need.commands.iter().any(|r| r.allow) {
+            return Err(format!(
+                "`{text}`: a need grants at least one command (`+get`) or category (`+@read`)"
+            ));
+        }
+        Ok(need)
     }
-    if !need.commands.iter().any(|r| r.allow) {
-        return Err(format!(
-            "`{text}`: a need grants at least one command (`+get`) or category (`+@read`)"
-        ));
-    }
-    Ok(need)
 }
 
 /// Redis's commands and categories (7.0), for expanding categories and knowing subcommands.
@@ -746,16 +751,19 @@ mod tests {
 
     #[test]
     fn needs_parse_and_print_back() {
-        let n = parse("+get +SET +expire ~session:*").unwrap();
+        let n = Need::from_str("+get +SET +expire ~session:*").unwrap();
         assert_eq!(n.to_string(), "+get +set +expire ~session:*");
-        let n = parse("+publish &events").unwrap();
+        let n = Need::from_str("+publish &events").unwrap();
         assert_eq!(n.channels, ["events"]);
-        let n = parse("+@read -keys %R~cache:* %W~log:* +config|get").unwrap();
+        let n = Need::from_str("+@read -keys %R~cache:* %W~log:* +config|get").unwrap();
         assert_eq!(
             n.to_string(),
             "+@read -keys +config|get %R~cache:* %W~log:*"
         );
-        assert!(parse("+json.get ~doc:*").is_ok(), "module commands");
+        assert!(
+            Need::from_str("+json.get ~doc:*").is_ok(),
+            "module commands"
+        );
     }
 
     #[test]
@@ -777,7 +785,7 @@ mod tests {
             ("+get %X~a", "%R~"),
             ("+publish &", "channel pattern"),
         ] {
-            let e = parse(text).err();
+            let e = Need::from_str(text).err();
             if text == "allkeys +get" {
                 // allkeys is `~*`: accepted, the app really asks for every key.
                 assert!(e.is_none(), "{text}: {e:?}");
@@ -796,7 +804,7 @@ mod tests {
             "+get <planted-1",
             "+get !planted-1",
         ] {
-            let e = parse(text).unwrap_err();
+            let e = Need::from_str(text).unwrap_err();
             assert!(!e.contains("planted"), "{e}");
             assert!(e.contains("password"), "{e}");
         }
@@ -829,7 +837,7 @@ mod tests {
             "\u{0}",
             "+get\u{0}",
         ] {
-            let _ = parse(text);
+            let _ = Need::from_str(text);
         }
     }
 

@@ -9,9 +9,9 @@
 //! plaintext never reaches a command line; left unfilled, Redis rejects the marker (it is not 64
 //! hex digits) and, `ACL SETUSER` being all-or-nothing, changes nothing.
 
-use attache_core::{Provision, ResourceSpec, Secret};
+use attache_core::{Provision, ProvisionRequest};
 
-use crate::needs::Need;
+use crate::Redis;
 
 /// The marker standing for the password's SHA-256, which Redis refuses as it is.
 pub const PASSWORD_PARAMETER: &str = "#<password-sha256-hex>";
@@ -19,12 +19,8 @@ pub const PASSWORD_PARAMETER: &str = "#<password-sha256-hex>";
 /// One `ACL SETUSER <account> reset on <password> resetchannels resetkeys -@all <needs…>`.
 /// Commands, keys and channels are the union of the needs: Redis grants keys and channels to
 /// an account, not to one of its commands.
-pub fn provision(
-    spec: &ResourceSpec,
-    needs: &[Need],
-    account: &str,
-    password: Option<&Secret>,
-) -> Provision {
+pub fn provision(request: &ProvisionRequest<'_, Redis>) -> Provision {
+    let (needs, account) = (request.needs, request.account);
     let mut words: Vec<String> = Vec::new();
     let mut push = |w: String| {
         if !words.contains(&w) {
@@ -40,10 +36,7 @@ pub fn provision(
     for need in needs {
         need.channels.iter().for_each(|c| push(format!("&{c}")));
     }
-    let password_word = match password {
-        Some(pw) => quote(&format!(">{}", pw.expose_secret())),
-        None => PASSWORD_PARAMETER.to_owned(),
-    };
+    let password_word = request.password_or(PASSWORD_PARAMETER, |pw| quote(&format!(">{pw}")));
     let words: Vec<String> = words.iter().map(|w| quote(w)).collect();
     let statement = format!(
         "ACL SETUSER {} reset on {password_word} resetchannels resetkeys -@all {}",
@@ -52,13 +45,11 @@ pub fn provision(
     )
     .trim_end()
     .to_owned();
-    Provision {
-        resource: spec.name.clone(),
-        kind: "redis".into(),
-        language: "redis".into(),
-        statements: vec![statement],
-        notes: vec![
-            match password {
+    request.answer(
+        "redis",
+        vec![statement],
+        vec![
+            match request.password {
                 Some(_) => "run as an administrator over TLS: redis-cli --tls --cacert ca.crt -h HOST -p PORT --user ADMIN --askpass < grants.redis (the file holds the password: keep it out of version control)".into(),
                 None => format!("replace {PASSWORD_PARAMETER} with the SHA-256 of the account's password, e.g. printf %s \"$(cat PASSWORD_FILE)\" | sha256sum | cut -d' ' -f1 (Redis keeps only that hash; unfilled, the server refuses the statement and changes nothing); then run it as an administrator over TLS: redis-cli --tls --cacert ca.crt -h HOST -p PORT --user ADMIN --askpass < grants.redis"),
             },
@@ -67,7 +58,7 @@ pub fn provision(
             "let no one in without a password: ACL SETUSER default off, and `user default off` in redis.conf or the aclfile".into(),
             "Redis grants keys and channels to the account, not to one command: every command above reaches every key pattern above; a binding that selects a database other than 0 also needs +select".into(),
         ],
-    }
+    )
 }
 
 /// An argument as `redis-cli` reads it: bare when it holds no space, quote, backslash or
@@ -101,27 +92,18 @@ pub fn quote(arg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::needs::parse;
+    use attache_core::Secret;
+    use attache_testkit::unit;
 
-    fn needs() -> Vec<Need> {
-        [
-            "+get +set +expire ~session:*",
-            "+publish &events",
-            "+get %R~cache:*",
-        ]
-        .iter()
-        .map(|n| parse(n).unwrap())
-        .collect()
-    }
+    const NEEDS: &[&str] = &[
+        "+get +set +expire ~session:*",
+        "+publish &events",
+        "+get %R~cache:*",
+    ];
 
     #[test]
     fn one_statement_makes_the_account_afresh() {
-        let p = provision(
-            &ResourceSpec::new("cache", "redis"),
-            &needs(),
-            "signup-app",
-            None,
-        );
+        let p = unit::provision::<Redis>(NEEDS, "signup-app", None);
         assert_eq!(
             p.statements,
             [
@@ -137,12 +119,7 @@ mod tests {
     #[test]
     fn a_given_password_is_quoted_in() {
         let pw = Secret::new("planted pass\"word\\".to_owned());
-        let p = provision(
-            &ResourceSpec::new("cache", "redis"),
-            &needs(),
-            "app",
-            Some(&pw),
-        );
+        let p = unit::provision::<Redis>(NEEDS, "app", Some(&pw));
         assert!(
             p.statements[0].starts_with(
                 "ACL SETUSER app reset on \">planted pass\\\"word\\\\\" resetchannels"

@@ -465,12 +465,12 @@ async fn provisioning_drift_is_named_in_acl_words() {
     let server = RedisServer::shared();
     let m = CACHE.manifest("deny");
     let spec = m.resource("cache").unwrap();
-    let needs = attache_core::kind::parse_needs::<Redis>(&m.path, spec).unwrap();
-
+    let provision = |user: &str, password: Option<&attache_core::Secret>| {
+        attache_core::kind::provision::<Redis>(&m.path, spec, user, password).unwrap()
+    };
     let provisioned = |user: &str| {
         let password = format!("planted-provision-{user}");
-        let secret = attache_core::Secret::new(password.clone());
-        let p = Redis::provision(spec, &needs, user, Some(&secret));
+        let p = provision(user, Some(&attache_core::Secret::new(password.clone())));
         server.provisioned(user, &password, &p.statements)
     };
     let privileged = |f: &[Finding]| -> Vec<CheckId> {
@@ -519,7 +519,7 @@ async fn provisioning_drift_is_named_in_acl_words() {
     }
 
     // Without a password, the statement carries a marker the server refuses: nothing changes.
-    let p = Redis::provision(spec, &needs, "prov_unfilled", None);
+    let p = provision("prov_unfilled", None);
     let refused = server.try_admin_script(&p.statements.join("\n"));
     assert!(
         refused.as_ref().is_err_and(|e| e.contains("password hash")),
@@ -538,7 +538,7 @@ async fn probes_change_nothing() {
     server.admin(&["SET", "sentinel:db0", "kept"]);
     let needs: Vec<_> = REDIS_NEEDS
         .iter()
-        .map(|n| attache_redis::needs::parse(n).unwrap())
+        .map(|n| n.parse::<attache_redis::needs::Need>().unwrap())
         .collect();
     let m = CACHE.manifest("warn");
     let spec = m.resource("cache").unwrap();

@@ -40,7 +40,7 @@ pub fn judged<K: Kind>(
     policy: &Policy,
 ) -> Result<(K::Binding, Vec<Finding>), Finding> {
     let resource = input.resource.clone();
-    let b = K::parse_binding(input)?;
+    let b = K::Binding::parse(input)?;
     let j = judge(&resource, b.transport(), policy, &K::SURFACE.tls);
     Ok((b, j.findings))
 }
@@ -66,7 +66,7 @@ pub fn judge_url<K: Kind>(
 /// Asserts `url` in `var` is `binding-invalid`, the message starting with `field` and naming
 /// the variable, and no `planted` secret in message or remedy.
 pub fn assert_invalid<K: Kind>(var: &str, url: &str, field: &str) {
-    let f = match K::parse_binding(url_input(RESOURCE, var, url)) {
+    let f = match K::Binding::parse(url_input(RESOURCE, var, url)) {
         Ok(_) => panic!("{url}: expected binding-invalid naming {field}"),
         Err(f) => f,
     };
@@ -90,7 +90,7 @@ pub fn assert_invalid<K: Kind>(var: &str, url: &str, field: &str) {
 pub fn assert_never_panics<K: Kind>(urls: impl IntoIterator<Item = String>) {
     for url in urls {
         let input = url_input(RESOURCE, URL_VAR, &url);
-        match std::panic::catch_unwind(|| K::parse_binding(input)) {
+        match std::panic::catch_unwind(|| K::Binding::parse(input)) {
             Err(_) => panic!("parsing {url:?} panicked"),
             Ok(Err(f)) => assert!(
                 !f.message.contains("planted") && !f.remedy.contains("planted"),
@@ -249,7 +249,7 @@ pub fn two_different_passwords_are_invalid<K: Kind, S: Service>() {
         Secret::new("planted-two".into()),
         Source::File("/run/secrets/pw".into()),
     ));
-    let f = K::parse_binding(input).expect_err("two passwords are refused");
+    let f = K::Binding::parse(input).expect_err("two passwords are refused");
     assert_eq!(f.check, CheckId::BindingInvalid);
     assert!(
         f.message.contains("/run/secrets/pw") && f.message.contains(&format!("env {URL_VAR}")),

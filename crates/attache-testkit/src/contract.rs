@@ -830,11 +830,11 @@ pub async fn provisioned_account_audits_clean_and_each_drift_is_caught<C: Contra
     let server = C::Server::shared();
     let m = manifest::<C>("deny");
     let spec = m.resource(RESOURCE).unwrap();
-    let needs = attache_core::kind::parse_needs::<C::Kind>(&m.path, spec).unwrap();
     let provisioned = |user: &str| {
         let password = format!("planted-provision-{user}");
         let secret = Secret::new(password.clone());
-        let p = <C::Kind as Kind>::provision(spec, &needs, user, Some(&secret));
+        let p =
+            attache_core::kind::provision::<C::Kind>(&m.path, spec, user, Some(&secret)).unwrap();
         server.provisioned(user, &password, &p.statements)
     };
     let kind = C::Server::KIND;

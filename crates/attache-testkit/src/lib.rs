@@ -32,6 +32,7 @@ mod proxy;
 mod redis;
 mod services;
 mod sys;
+pub mod unit;
 
 pub use binding::BindingDir;
 pub use contract::{AsLogin, Contract, Decliner, Fixture, Login, Service, Shape};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use attache::postgres::{self, Postgres};
-use attache::{Environment, Kind, Manifest, Secret};
+use attache::{Environment, Manifest, Secret};
 use attache_testkit::{BindingDir, PgServer, TestAccount};
 use serde_json::{Value, json};
 use signup::{AppState, app};
@@ -18,10 +18,11 @@ fn manifest() -> Manifest {
 fn provisioned(server: &PgServer, user: &str) -> TestAccount {
     let m = manifest();
     let spec = m.resource("db").unwrap();
-    let needs = attache::kind::parse_needs::<Postgres>(&m.path, spec).unwrap();
     let password = format!("planted-{user}");
     let database = server.fresh_database();
-    let sql = Postgres::provision(spec, &needs, user, Some(&Secret::new(password.clone())))
+    let secret = Secret::new(password.clone());
+    let sql = attache::kind::provision::<Postgres>(&m.path, spec, user, Some(&secret))
+        .unwrap()
         .statements
         .join("\n");
     server.admin_sql(&database, &sql);

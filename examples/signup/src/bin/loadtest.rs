@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use attache::postgres::Postgres;
-use attache::{Kind, Manifest, Secret};
+use attache::{Manifest, Secret};
 use attache_testkit::{BindingDir, CertProfile, PgServer, Pki, TestAccount};
 use clap::Parser;
 
@@ -77,10 +77,11 @@ fn provision(server: &PgServer, user: &str, password: &str) -> TestAccount {
     let manifest = Manifest::load(concat!(env!("CARGO_MANIFEST_DIR"), "/attache.toml"))
         .expect("the example's manifest");
     let spec = manifest.resource("db").expect("resource db");
-    let needs = attache::kind::parse_needs::<Postgres>(&manifest.path, spec).expect("needs");
     let database = server.fresh_database();
+    let secret = Secret::new(password.to_owned());
     let statements =
-        Postgres::provision(spec, &needs, user, Some(&Secret::new(password.to_owned())));
+        attache::kind::provision::<Postgres>(&manifest.path, spec, user, Some(&secret))
+            .expect("the needs parse");
     server.admin_sql(&database, &statements.statements.join("\n"));
     TestAccount {
         database,

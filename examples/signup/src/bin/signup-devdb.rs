@@ -21,21 +21,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use attache::postgres::Postgres;
-use attache::{Kind, Manifest, Secret};
+use attache::{Manifest, Secret};
 use attache_testkit::{Account, BindingDir, CertProfile, PgServer, Pki, TestAccount};
 
 fn provision(server: &PgServer, password: &str) -> TestAccount {
     let manifest = Manifest::load(concat!(env!("CARGO_MANIFEST_DIR"), "/attache.toml"))
         .expect("the example's manifest");
     let spec = manifest.resource("db").expect("resource db");
-    let needs = attache::kind::parse_needs::<Postgres>(&manifest.path, spec).expect("needs");
     let database = server.fresh_database();
-    let sql = Postgres::provision(
-        spec,
-        &needs,
-        "signup_app",
-        Some(&Secret::new(password.to_owned())),
-    );
+    let secret = Secret::new(password.to_owned());
+    let sql =
+        attache::kind::provision::<Postgres>(&manifest.path, spec, "signup_app", Some(&secret))
+            .expect("the needs parse");
     server.admin_sql(&database, &sql.statements.join("\n"));
     TestAccount {
         database,
