@@ -704,7 +704,7 @@ pub fn account(p: &Posture) -> Account {
 mod tests {
     use super::*;
     use crate::inspect::{NeedItem, Principal, Proxy, ReachedRole};
-    use attache_testkit::unit;
+    use attache_testkit::unit::{self, Case};
 
     fn table(t: &str) -> Level {
         Level::Table {
@@ -739,357 +739,292 @@ mod tests {
         }
     }
 
-    fn base() -> Posture {
-        Posture {
-            user: Some(Principal::from_current_user("app@%")),
-            database: Some("appdb".into()),
-            needs: vec![
-                (item("INSERT", table("signups"), None), NeedState::Granted),
-                (item("SELECT", table("signups"), None), NeedState::Granted),
-                (
-                    item("SELECT", table("users"), Some("email")),
-                    NeedState::Granted,
-                ),
-            ],
-            held: vec![
-                held("INSERT", table("signups"), None, Holder::Account),
-                held("SELECT", table("signups"), None, Holder::Account),
-                held("SELECT", table("users"), Some("email"), Holder::Account),
-            ],
-            ..Default::default()
+    impl Case for Posture {
+        type Kind = crate::Mysql;
+
+        fn base() -> Posture {
+            Posture {
+                user: Some(Principal::from_current_user("app@%")),
+                database: Some("appdb".into()),
+                needs: vec![
+                    (item("INSERT", table("signups"), None), NeedState::Granted),
+                    (item("SELECT", table("signups"), None), NeedState::Granted),
+                    (
+                        item("SELECT", table("users"), Some("email")),
+                        NeedState::Granted,
+                    ),
+                ],
+                held: vec![
+                    held("INSERT", table("signups"), None, Holder::Account),
+                    held("SELECT", table("signups"), None, Holder::Account),
+                    held("SELECT", table("users"), Some("email"), Holder::Account),
+                ],
+                ..Default::default()
+            }
         }
     }
 
-    fn judge(p: &Posture) -> Vec<Finding> {
-        unit::judge::<crate::Mysql>(p)
+    /// The base posture holding one more privilege.
+    fn plus(h: Held) -> Posture {
+        Posture::with(|p| p.held.push(h))
     }
 
-    fn checks(p: &Posture) -> Vec<(CheckId, Severity)> {
-        unit::checks(&judge(p))
+    fn reached(name: &str, path: &[&str], admin: bool) -> ReachedRole {
+        ReachedRole {
+            role: role(name),
+            path: path.iter().map(|r| (*r).to_owned()).collect(),
+            admin,
+            active: false,
+        }
+    }
+
+    fn on_db(privilege: &str, database: &str) -> Held {
+        held(
+            privilege,
+            Level::Database(database.into()),
+            None,
+            Holder::Account,
+        )
+    }
+
+    fn global(privilege: &str, holder: Holder) -> Held {
+        held(privilege, Level::Global, None, holder)
     }
 
     #[test]
     fn exactly_the_needs_is_clean() {
-        assert!(judge(&base()).is_empty());
+        assert!(Posture::base().judged().is_empty());
     }
 
     #[test]
     fn wider_grant_covers_narrower_need_but_is_excess() {
-        let mut p = base();
-        p.held = vec![
-            held(
-                "INSERT",
-                Level::Database("appdb".into()),
-                None,
-                Holder::Account,
-            ),
-            held("SELECT", table("signups"), None, Holder::Account),
-            held("SELECT", table("users"), None, Holder::Account),
-        ];
-        let f = judge(&p);
+        let p = Posture::with(|p| {
+            p.held = vec![
+                on_db("INSERT", "appdb"),
+                held("SELECT", table("signups"), None, Holder::Account),
+                held("SELECT", table("users"), None, Holder::Account),
+            ]
+        });
+        let f = p.judged();
         assert_eq!(
-            f.iter().map(|f| (f.check, f.severity)).collect::<Vec<_>>(),
-            vec![
+            unit::checks(&f),
+            [
                 (CheckId::PrivExcess, Severity::Medium),
                 (CheckId::PrivExcess, Severity::High)
-            ],
-            "{f:#?}"
+            ]
         );
-        assert!(
-            f[0].evidence.contains(
-                &"SELECT on all columns (needs only email) on appdb.users (directly)".to_owned()
-            ),
-            "{:?}",
-            f[0].evidence
+        unit::assert_lists(
+            &f[0].evidence,
+            "SELECT on all columns (needs only email) on appdb.users (directly)",
         );
-        assert!(
-            f[0].remedy
-                .contains("REVOKE SELECT ON `appdb`.`users` FROM 'app'@'%';")
-                && f[0]
-                    .remedy
-                    .contains("GRANT SELECT (`email`) ON `appdb`.`users` TO 'app'@'%';"),
-            "{}",
-            f[0].remedy
-        );
-        assert_eq!(
-            f[1].evidence,
-            vec!["INSERT on appdb.* (directly)".to_owned()]
-        );
+        for statement in [
+            "REVOKE SELECT ON `appdb`.`users` FROM 'app'@'%';",
+            "GRANT SELECT (`email`) ON `appdb`.`users` TO 'app'@'%';",
+        ] {
+            unit::assert_has(&f[0].remedy, statement);
+        }
+        assert_eq!(f[1].evidence, ["INSERT on appdb.* (directly)"]);
     }
 
     #[test]
     fn excess_names_how_it_is_held() {
-        let mut p = base();
-        p.roles.push(ReachedRole {
-            role: role("rw"),
-            path: vec!["ops".into(), "rw".into()],
-            admin: false,
-            active: false,
+        let p = Posture::with(|p| {
+            p.roles.push(reached("rw", &["ops", "rw"], false));
+            p.held.push(held(
+                "DELETE",
+                table("signups"),
+                None,
+                Holder::Role(role("rw")),
+            ));
+            p.held
+                .push(held("UPDATE", table("users"), None, Holder::Public));
+            p.held.push(held(
+                "SELECT",
+                table("users"),
+                Some("password_hash"),
+                Holder::Account,
+            ));
         });
-        p.held.push(held(
-            "DELETE",
-            table("signups"),
-            None,
-            Holder::Role(role("rw")),
-        ));
-        p.held
-            .push(held("UPDATE", table("users"), None, Holder::Public));
-        p.held.push(held(
-            "SELECT",
-            table("users"),
-            Some("password_hash"),
-            Holder::Account,
-        ));
-        let f = judge(&p);
-        assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!(
-            (f[0].check, f[0].severity),
-            (CheckId::PrivExcess, Severity::Medium)
-        );
+        let f = p.judged();
+        let excess = unit::only(&f, CheckId::PrivExcess, Severity::Medium);
         for line in [
             "DELETE on appdb.signups (via role rw (through ops → rw))",
             "UPDATE on appdb.users (via PUBLIC)",
             "SELECT (password_hash) on appdb.users (directly)",
         ] {
-            assert!(
-                f[0].evidence.contains(&line.to_owned()),
-                "{line}: {:?}",
-                f[0].evidence
-            );
+            unit::assert_lists(&excess.evidence, line);
         }
-        assert!(
-            f[0].remedy
-                .contains("REVOKE UPDATE ON `appdb`.`users` FROM PUBLIC;")
-                && f[0]
-                    .remedy
-                    .contains("REVOKE DELETE ON `appdb`.`signups` FROM `rw`;")
-                && f[0]
-                    .remedy
-                    .contains("REVOKE SELECT (`password_hash`) ON `appdb`.`users` FROM 'app'@'%';"),
-            "{}",
-            f[0].remedy
-        );
+        for statement in [
+            "REVOKE UPDATE ON `appdb`.`users` FROM PUBLIC;",
+            "REVOKE DELETE ON `appdb`.`signups` FROM `rw`;",
+            "REVOKE SELECT (`password_hash`) ON `appdb`.`users` FROM 'app'@'%';",
+        ] {
+            unit::assert_has(&excess.remedy, statement);
+        }
     }
 
     #[test]
     fn superuser_directly_through_roles_and_public() {
-        let mut p = base();
-        p.held
-            .push(held("ALL PRIVILEGES", Level::Global, None, Holder::Account));
+        let superuser = [(CheckId::PrivSuperuser, Severity::Critical)];
         assert_eq!(
-            checks(&p),
-            vec![(CheckId::PrivSuperuser, Severity::Critical)]
+            plus(global("ALL PRIVILEGES", Holder::Account)).verdict(),
+            superuser
         );
 
-        let mut p = base();
-        p.held
-            .push(held("FILE", Level::Global, None, Holder::Account));
-        p.held
-            .push(held("SUPER", Level::Global, None, Holder::Account));
-        let f = judge(&p);
-        assert_eq!(f.len(), 1);
+        let p = Posture::with(|p| {
+            p.held.push(global("FILE", Holder::Account));
+            p.held.push(global("SUPER", Holder::Account));
+        });
+        let f = p.judged();
+        let found = unit::only(&f, CheckId::PrivSuperuser, Severity::Critical);
+        unit::assert_has(&found.message, "FILE on *.*, SUPER on *.*");
         assert!(
-            f[0].message.contains("FILE on *.*, SUPER on *.*"),
-            "{}",
-            f[0].message
-        );
-        assert!(
-            f[0].remedy
+            found
+                .remedy
                 .starts_with("REVOKE FILE, SUPER ON *.* FROM 'app'@'%';"),
             "{}",
-            f[0].remedy
+            found.remedy
         );
 
-        let mut p = base();
-        p.roles.push(ReachedRole {
-            role: role("r2"),
-            path: vec!["r1".into(), "r2".into()],
-            admin: false,
-            active: false,
+        let p = Posture::with(|p| {
+            p.roles.push(reached("r2", &["r1", "r2"], false));
+            p.roles.push(reached("r1", &["r1"], false));
+            p.held.push(global("FILE", Holder::Role(role("r2"))));
         });
-        p.roles.push(ReachedRole {
-            role: role("r1"),
-            path: vec!["r1".into()],
-            admin: false,
-            active: false,
-        });
-        p.held
-            .push(held("FILE", Level::Global, None, Holder::Role(role("r2"))));
-        let f = judge(&p);
-        assert_eq!(f[0].check, CheckId::PrivSuperuser);
-        assert!(f[0].message.contains("SET ROLE"), "{}", f[0].message);
-        assert!(f[0].message.contains("through r1 → r2"), "{}", f[0].message);
+        let f = p.judged();
+        let found = unit::first(&f, CheckId::PrivSuperuser, Severity::Critical);
+        unit::assert_has(&found.message, "SET ROLE");
+        unit::assert_has(&found.message, "through r1 → r2");
         assert!(
-            f[0].remedy.starts_with("REVOKE `r1` FROM 'app'@'%';"),
+            found.remedy.starts_with("REVOKE `r1` FROM 'app'@'%';"),
             "{}",
-            f[0].remedy
+            found.remedy
         );
 
         for h in [
-            held(
-                "UPDATE",
-                Level::Database("mysql".into()),
-                None,
-                Holder::Account,
-            ),
-            held("INSERT", Level::Database("%".into()), None, Holder::Account),
-            held(
-                "SYSTEM_VARIABLES_ADMIN",
-                Level::Global,
-                None,
-                Holder::Public,
-            ),
-            held("PROCESS", Level::Global, None, Holder::Account),
+            on_db("UPDATE", "mysql"),
+            on_db("INSERT", "%"),
+            global("SYSTEM_VARIABLES_ADMIN", Holder::Public),
+            global("PROCESS", Holder::Account),
         ] {
-            let mut p = base();
-            p.held.push(h.clone());
-            assert_eq!(
-                checks(&p),
-                vec![(CheckId::PrivSuperuser, Severity::Critical)],
-                "{h:?}"
-            );
+            assert_eq!(plus(h.clone()).verdict(), superuser, "{h:?}");
         }
-        let mut p = base();
-        p.proxies.push(Proxy {
-            proxied: Principal {
-                name: String::new(),
-                host: Some("%".into()),
-            },
-            holder: Holder::Account,
-            grantable: false,
+        let p = Posture::with(|p| {
+            p.proxies.push(Proxy {
+                proxied: Principal {
+                    name: String::new(),
+                    host: Some("%".into()),
+                },
+                holder: Holder::Account,
+                grantable: false,
+            })
         });
-        assert_eq!(
-            checks(&p),
-            vec![(CheckId::PrivSuperuser, Severity::Critical)]
-        );
+        assert_eq!(p.verdict(), superuser);
     }
 
     #[test]
     fn role_admin() {
-        let mut p = base();
-        p.held
-            .push(held("CREATE USER", Level::Global, None, Holder::Account));
-        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
-        let mut p = base();
-        p.held[0].grantable = true;
-        let f = judge(&p);
-        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
-        assert!(
-            f[0].remedy
-                .contains("REVOKE GRANT OPTION ON `appdb`.`signups` FROM 'app'@'%';"),
-            "{}",
-            f[0].remedy
+        let role_admin = [(CheckId::PrivRoleAdmin, Severity::High)];
+        assert_eq!(
+            plus(global("CREATE USER", Holder::Account)).verdict(),
+            role_admin
         );
-        let mut p = base();
-        p.roles.push(ReachedRole {
-            role: role("r1"),
-            path: vec!["r1".into()],
-            admin: true,
-            active: false,
-        });
-        let f = judge(&p);
-        assert_eq!(f[0].check, CheckId::PrivRoleAdmin);
-        assert!(
-            f[0].remedy
-                .contains("REVOKE ADMIN OPTION FOR `r1` FROM 'app'@'%';")
+        let f = Posture::with(|p| p.held[0].grantable = true).judged();
+        assert_eq!(unit::checks(&f), role_admin);
+        unit::assert_has(
+            &f[0].remedy,
+            "REVOKE GRANT OPTION ON `appdb`.`signups` FROM 'app'@'%';",
+        );
+        let f = Posture::with(|p| p.roles.push(reached("r1", &["r1"], true))).judged();
+        let found = unit::first(&f, CheckId::PrivRoleAdmin, Severity::High);
+        unit::assert_has(
+            &found.remedy,
+            "REVOKE ADMIN OPTION FOR `r1` FROM 'app'@'%';",
         );
     }
 
     #[test]
     fn blanket_and_destructive_are_high() {
+        let mysql_user = Level::Table {
+            database: "mysql".into(),
+            table: "user".into(),
+        };
         for h in [
-            held("SELECT", Level::Global, None, Holder::Account),
-            held(
-                "DROP",
-                Level::Database("appdb".into()),
-                None,
-                Holder::Account,
-            ),
-            held(
-                "SELECT",
-                Level::Database("app%".into()),
-                None,
-                Holder::Account,
-            ),
+            global("SELECT", Holder::Account),
+            on_db("DROP", "appdb"),
+            on_db("SELECT", "app%"),
             held("DROP", table("users"), None, Holder::Account),
-            held(
-                "SELECT",
-                Level::Table {
-                    database: "mysql".into(),
-                    table: "user".into(),
-                },
-                None,
-                Holder::Account,
-            ),
+            held("SELECT", mysql_user, None, Holder::Account),
         ] {
-            let mut p = base();
-            p.held.push(h.clone());
             assert_eq!(
-                checks(&p),
-                vec![(CheckId::PrivExcess, Severity::High)],
+                plus(h.clone()).verdict(),
+                [(CheckId::PrivExcess, Severity::High)],
                 "{h:?}"
             );
         }
         for h in [
-            held(
-                "SELECT",
-                Level::Database("appdb".into()),
-                None,
-                Holder::Account,
-            ),
+            on_db("SELECT", "appdb"),
             held("DELETE", table("users"), None, Holder::Account),
         ] {
-            let mut p = base();
-            p.held.push(h.clone());
             assert_eq!(
-                checks(&p),
-                vec![(CheckId::PrivExcess, Severity::Medium)],
+                plus(h.clone()).verdict(),
+                [(CheckId::PrivExcess, Severity::Medium)],
                 "{h:?}"
             );
         }
     }
 
     #[test]
-    fn missing_lists_grants_to_run() {
-        let mut p = base();
-        p.needs[0].1 = NeedState::Missing;
-        p.held.remove(0);
-        let f = judge(&p);
-        assert_eq!(
-            (f[0].check, f[0].severity),
-            (CheckId::PrivMissing, Severity::High)
-        );
-        assert_eq!(
-            f[0].remedy,
-            "GRANT INSERT ON `appdb`.`signups` TO 'app'@'%';"
-        );
-        assert_eq!(
-            f[0].evidence,
-            vec!["INSERT on appdb.signups is not granted".to_owned()]
-        );
-        let mut p = base();
-        p.needs[2].1 = NeedState::NoObject;
-        assert!(judge(&p)[0].evidence[0].contains("has no column email"));
-        let mut p = base();
-        p.needs[0].1 = NeedState::InactiveRole(role("writer"));
-        let f = judge(&p);
-        assert_eq!(f[0].remedy, "SET DEFAULT ROLE `writer` FOR 'app'@'%';");
+    fn missing_lists_what_fixes_it() {
+        // Not granted (and not held): the GRANT; granted to a role not active at login: the
+        // default role; an object that does not exist: nothing to grant.
+        for (need, state, remedy, evidence) in [
+            (
+                0,
+                NeedState::Missing,
+                "GRANT INSERT ON `appdb`.`signups` TO 'app'@'%';",
+                "INSERT on appdb.signups is not granted",
+            ),
+            (
+                0,
+                NeedState::InactiveRole(role("writer")),
+                "SET DEFAULT ROLE `writer` FOR 'app'@'%';",
+                "INSERT on appdb.signups",
+            ),
+            (
+                2,
+                NeedState::NoObject,
+                "create the object (run the app's migrations), check the database the binding names, or fix the need in attache.toml",
+                "has no column email",
+            ),
+        ] {
+            let f = Posture::with(|p| {
+                if state == NeedState::Missing {
+                    p.held.remove(need);
+                }
+                p.needs[need].1 = state.clone();
+            })
+            .judged();
+            let missing = unit::first(&f, CheckId::PrivMissing, Severity::High);
+            assert_eq!(missing.remedy, remedy);
+            unit::assert_has(&missing.evidence.join("\n"), evidence);
+        }
     }
 
     #[test]
     fn anonymous_account_and_unknown() {
-        let mut p = base();
-        p.user = Some(Principal::from_current_user("@%"));
-        assert!(checks(&p).contains(&(CheckId::CredEmpty, Severity::Critical)));
-        let mut p = base();
-        p.unknown.push("the privileges of role r1: denied".into());
-        assert_eq!(checks(&p), vec![(CheckId::PrivUnknown, Severity::Medium)]);
+        let p = Posture::with(|p| p.user = Some(Principal::from_current_user("@%")));
+        assert!(
+            p.verdict()
+                .contains(&(CheckId::CredEmpty, Severity::Critical))
+        );
+        let p = Posture::with(|p| p.unknown.push("the privileges of role r1: denied".into()));
+        assert_eq!(p.verdict(), [(CheckId::PrivUnknown, Severity::Medium)]);
     }
 
     #[test]
     fn account_json_lists_how_each_privilege_is_held() {
-        let mut p = base();
-        p.held[0].grantable = true;
+        let p = Posture::with(|p| p.held[0].grantable = true);
         let j = serde_json::to_value(account(&p)).unwrap();
         assert_eq!(j["user"], "app@%");
         let privs: Vec<&str> = j["privileges"]

@@ -479,7 +479,7 @@ pub fn account(p: &Posture) -> Account {
 mod tests {
     use super::*;
     use crate::inspect::{Attributes, NeedItem, Owned, ReachedRole};
-    use attache_testkit::unit;
+    use attache_testkit::unit::{self, Case};
 
     fn item(
         kind: ObjectType,
@@ -518,175 +518,159 @@ mod tests {
         }
     }
 
-    fn base() -> Posture {
-        Posture {
-            user: "app".into(),
-            database: "appdb".into(),
-            needs: vec![
-                (
-                    item(ObjectType::Table, "public", "signups", None, "INSERT"),
-                    NeedState::Granted,
-                ),
-                (
-                    item(
-                        ObjectType::Table,
-                        "public",
-                        "users",
-                        Some("email"),
-                        "SELECT",
+    impl Case for Posture {
+        type Kind = crate::Postgres;
+
+        fn base() -> Posture {
+            Posture {
+                user: "app".into(),
+                database: "appdb".into(),
+                needs: vec![
+                    (
+                        item(ObjectType::Table, "public", "signups", None, "INSERT"),
+                        NeedState::Granted,
                     ),
-                    NeedState::Granted,
-                ),
-            ],
-            held: vec![
-                held(ObjectType::Table, "signups", None, "INSERT", "app"),
-                held(ObjectType::Table, "users", Some("email"), "SELECT", "app"),
-            ],
-            ..Default::default()
+                    (
+                        item(
+                            ObjectType::Table,
+                            "public",
+                            "users",
+                            Some("email"),
+                            "SELECT",
+                        ),
+                        NeedState::Granted,
+                    ),
+                ],
+                held: vec![
+                    held(ObjectType::Table, "signups", None, "INSERT", "app"),
+                    held(ObjectType::Table, "users", Some("email"), "SELECT", "app"),
+                ],
+                ..Default::default()
+            }
         }
     }
 
-    fn judge(p: &Posture) -> Vec<Finding> {
-        unit::judge::<crate::Postgres>(p)
-    }
-
-    fn checks(p: &Posture) -> Vec<(CheckId, Severity)> {
-        unit::checks(&judge(p))
+    fn member_of(name: &str, path: &[&str], attributes: Attributes) -> ReachedRole {
+        ReachedRole {
+            name: name.into(),
+            path: path.iter().map(|r| (*r).to_owned()).collect(),
+            attributes,
+            admin: false,
+        }
     }
 
     #[test]
     fn exactly_the_needs_is_clean() {
-        assert!(judge(&base()).is_empty());
+        assert!(Posture::base().judged().is_empty());
     }
 
     #[test]
     fn excess_names_how_it_is_held() {
-        let mut p = base();
-        p.held
-            .push(held(ObjectType::Table, "signups", None, "DELETE", "app_rw"));
-        p.roles.push(ReachedRole {
-            name: "app_rw".into(),
-            path: vec!["app_rw".into()],
-            attributes: Attributes::default(),
-            admin: false,
-        });
-        p.held
-            .push(held(ObjectType::Table, "users", None, "SELECT", "PUBLIC"));
-        let f = judge(&p);
-        assert_eq!(f.len(), 1);
-        assert_eq!(
-            (f[0].check, f[0].severity),
-            (CheckId::PrivExcess, Severity::Medium)
-        );
-        assert!(
-            f[0].evidence
-                .contains(&"DELETE on TABLE public.signups (via role app_rw)".to_owned()),
-            "{:?}",
-            f[0].evidence
-        );
-        assert!(
-            f[0].evidence.contains(
-                &"SELECT on all columns (needs only email) on TABLE public.users (via PUBLIC)"
-                    .to_owned()
-            ),
-            "{:?}",
-            f[0].evidence
-        );
-        assert!(
-            f[0].remedy
-                .contains("REVOKE SELECT ON TABLE public.users FROM PUBLIC;"),
-            "{}",
-            f[0].remedy
+        let f = Posture::with(|p| {
+            p.held
+                .push(held(ObjectType::Table, "signups", None, "DELETE", "app_rw"));
+            p.roles
+                .push(member_of("app_rw", &["app_rw"], Attributes::default()));
+            p.held
+                .push(held(ObjectType::Table, "users", None, "SELECT", "PUBLIC"));
+        })
+        .judged();
+        let excess = unit::only(&f, CheckId::PrivExcess, Severity::Medium);
+        for line in [
+            "DELETE on TABLE public.signups (via role app_rw)",
+            "SELECT on all columns (needs only email) on TABLE public.users (via PUBLIC)",
+        ] {
+            unit::assert_lists(&excess.evidence, line);
+        }
+        unit::assert_has(
+            &excess.remedy,
+            "REVOKE SELECT ON TABLE public.users FROM PUBLIC;",
         );
     }
 
     #[test]
     fn superuser_directly_through_roles_and_equivalents() {
-        let mut p = base();
-        p.attributes.superuser = true;
-        assert!(checks(&p).contains(&(CheckId::PrivSuperuser, Severity::Critical)));
-        let mut p = base();
-        p.roles.push(ReachedRole {
-            name: "admins".into(),
-            path: vec!["ops".into(), "admins".into()],
-            attributes: Attributes {
-                superuser: true,
-                ..Default::default()
-            },
-            admin: false,
+        let superuser = Attributes {
+            superuser: true,
+            ..Default::default()
+        };
+        let p = Posture::with(|p| p.attributes = superuser.clone());
+        unit::first(&p.judged(), CheckId::PrivSuperuser, Severity::Critical);
+        let p = Posture::with(|p| {
+            p.roles
+                .push(member_of("admins", &["ops", "admins"], superuser))
         });
-        let f = judge(&p);
-        assert_eq!(f[0].check, CheckId::PrivSuperuser);
-        assert!(f[0].message.contains("ops → admins"), "{}", f[0].message);
-        let mut p = base();
-        p.roles.push(ReachedRole {
-            name: "pg_execute_server_program".into(),
-            path: vec!["pg_execute_server_program".into()],
-            attributes: Attributes::default(),
-            admin: false,
+        let f = p.judged();
+        unit::assert_has(
+            &unit::first(&f, CheckId::PrivSuperuser, Severity::Critical).message,
+            "ops → admins",
+        );
+        let program = "pg_execute_server_program";
+        let p = Posture::with(|p| {
+            p.roles
+                .push(member_of(program, &[program], Attributes::default()))
         });
-        assert!(checks(&p).contains(&(CheckId::PrivSuperuser, Severity::Critical)));
+        unit::first(&p.judged(), CheckId::PrivSuperuser, Severity::Critical);
     }
 
     #[test]
     fn blanket_powers_are_high_excess() {
-        let mut p = base();
-        p.roles.push(ReachedRole {
-            name: "pg_write_all_data".into(),
-            path: vec!["pg_write_all_data".into()],
-            attributes: Attributes::default(),
-            admin: false,
+        let write_all = "pg_write_all_data";
+        let p = Posture::with(|p| {
+            p.roles
+                .push(member_of(write_all, &[write_all], Attributes::default()))
         });
-        assert_eq!(checks(&p), vec![(CheckId::PrivExcess, Severity::High)]);
-        let mut p = base();
-        p.owned.push(Owned {
-            kind: ObjectType::Table,
-            schema: "public".into(),
-            name: "signups".into(),
-            owner: "app".into(),
+        assert_eq!(p.verdict(), [(CheckId::PrivExcess, Severity::High)]);
+        let p = Posture::with(|p| {
+            p.owned.push(Owned {
+                kind: ObjectType::Table,
+                schema: "public".into(),
+                name: "signups".into(),
+                owner: "app".into(),
+            });
+            let mut h = held(ObjectType::Table, "signups", None, "DELETE", "app");
+            h.grantee_is_owner = true;
+            p.held.push(h);
         });
-        let mut h = held(ObjectType::Table, "signups", None, "DELETE", "app");
-        h.grantee_is_owner = true;
-        p.held.push(h);
-        let f = judge(&p);
-        assert_eq!(f.len(), 1, "{f:?}");
-        assert!(f[0].evidence[0].starts_with("owns TABLE public.signups"));
-        let mut p = base();
-        p.attributes.bypassrls = true;
-        assert_eq!(checks(&p), vec![(CheckId::PrivExcess, Severity::High)]);
+        let f = p.judged();
+        let owner = unit::only(&f, CheckId::PrivExcess, Severity::High);
+        assert!(owner.evidence[0].starts_with("owns TABLE public.signups"));
+        let p = Posture::with(|p| p.attributes.bypassrls = true);
+        assert_eq!(p.verdict(), [(CheckId::PrivExcess, Severity::High)]);
     }
 
     #[test]
     fn role_admin() {
-        let mut p = base();
-        p.attributes.createrole = true;
-        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
-        let mut p = base();
-        p.held[0].grantable = true;
-        assert_eq!(checks(&p), vec![(CheckId::PrivRoleAdmin, Severity::High)]);
+        for p in [
+            Posture::with(|p| p.attributes.createrole = true),
+            Posture::with(|p| p.held[0].grantable = true),
+        ] {
+            assert_eq!(p.verdict(), [(CheckId::PrivRoleAdmin, Severity::High)]);
+        }
     }
 
     #[test]
     fn missing_lists_grants_to_run() {
-        let mut p = base();
-        p.needs[0].1 = NeedState::Missing;
-        p.held.remove(0);
-        let f = judge(&p);
+        let p = Posture::with(|p| {
+            p.needs[0].1 = NeedState::Missing;
+            p.held.remove(0);
+        });
+        let f = p.judged();
+        let missing = unit::only(&f, CheckId::PrivMissing, Severity::High);
         assert_eq!(
-            (f[0].check, f[0].severity),
-            (CheckId::PrivMissing, Severity::High)
+            missing.remedy,
+            "GRANT INSERT ON TABLE public.signups TO app;"
         );
-        assert_eq!(f[0].remedy, "GRANT INSERT ON TABLE public.signups TO app;");
-        let mut p = base();
-        p.needs[1].1 = NeedState::NoObject;
-        assert!(judge(&p)[0].evidence[0].contains("has no column email"));
+        let p = Posture::with(|p| p.needs[1].1 = NeedState::NoObject);
+        unit::assert_has(&p.judged()[0].evidence[0], "has no column email");
     }
 
     #[test]
     fn unknown_is_said() {
-        let mut p = base();
-        p.unknown
-            .push("the roles the account is a member of: permission denied".into());
-        assert_eq!(checks(&p), vec![(CheckId::PrivUnknown, Severity::Medium)]);
+        let p = Posture::with(|p| {
+            p.unknown
+                .push("the roles the account is a member of: permission denied".into())
+        });
+        assert_eq!(p.verdict(), [(CheckId::PrivUnknown, Severity::Medium)]);
     }
 }

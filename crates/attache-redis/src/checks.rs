@@ -789,14 +789,10 @@ mod tests {
             checks(&f),
             vec![(CheckId::PrivSuperuser, Severity::Critical)]
         );
-        assert!(
-            f[0].evidence.contains(&"keys: ~*".to_owned()),
-            "{:?}",
-            f[0].evidence
-        );
-        assert!(
-            f[0].remedy
-                .contains("ACL SETUSER app -@all +get +set +expire +publish")
+        unit::assert_lists(&f[0].evidence, "keys: ~*");
+        unit::assert_has(
+            &f[0].remedy,
+            "ACL SETUSER app -@all +get +set +expire +publish",
         );
     }
 
@@ -849,11 +845,7 @@ mod tests {
             "{ev}"
         );
         assert!(ev.contains("channel pattern &*"), "{ev}");
-        assert!(
-            f[0].remedy.contains("ACL SETUSER app resetkeys ~session:*"),
-            "{}",
-            f[0].remedy
-        );
+        unit::assert_has(&f[0].remedy, "ACL SETUSER app resetkeys ~session:*");
     }
 
     #[test]

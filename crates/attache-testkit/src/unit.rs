@@ -1,7 +1,9 @@
 //! Helpers for a kind's own unit tests, which need no server: judging a posture as an audit
 //! does, and provisioning needs written in the kind's words.
 
-use attache_core::{Finding, Kind, Provision, ProvisionRequest, ResourceSpec, Secret};
+use attache_core::{
+    CheckId, Finding, Kind, Provision, ProvisionRequest, ResourceSpec, Secret, Severity,
+};
 
 pub use crate::contract::checks;
 
@@ -12,6 +14,33 @@ pub const RESOURCE: &str = "db";
 /// needs.
 pub fn judge<K: Kind>(posture: &K::Posture) -> Vec<Finding> {
     attache_core::judge_posture::<K>(RESOURCE, posture).1
+}
+
+/// A kind's posture in its unit tests: a base that holds exactly the needs, changed one way per
+/// case, and judged as an audit judges it.
+pub trait Case: Clone + Sized {
+    /// The kind it is the posture of.
+    type Kind: Kind<Posture = Self>;
+
+    /// A posture holding exactly the needs (it judges clean).
+    fn base() -> Self;
+
+    /// The base, changed by `change`.
+    fn with(change: impl FnOnce(&mut Self)) -> Self {
+        let mut p = Self::base();
+        change(&mut p);
+        p
+    }
+
+    /// Every finding an audit makes of it.
+    fn judged(&self) -> Vec<Finding> {
+        judge::<Self::Kind>(self)
+    }
+
+    /// Its findings' checks and severities, in the audit's order.
+    fn verdict(&self) -> Vec<(CheckId, Severity)> {
+        checks(&self.judged())
+    }
 }
 
 /// What `attache grants` writes to create `account` holding `needs` (each in the kind's own
@@ -27,4 +56,37 @@ pub fn provision<K: Kind>(needs: &[&str], account: &str, password: Option<&Secre
         account,
         password,
     })
+}
+
+/// Asserts that `text` (a message or a remedy) contains `wanted`, showing the text when not.
+#[track_caller]
+pub fn assert_has(text: &str, wanted: &str) {
+    assert!(text.contains(wanted), "{wanted:?} is not in:\n{text}");
+}
+
+/// Asserts that `lines` (a finding's evidence) hold the line `wanted`, showing them when not.
+#[track_caller]
+pub fn assert_lists(lines: &[String], wanted: &str) {
+    assert!(
+        lines.iter().any(|l| l == wanted),
+        "{wanted:?} is not among:\n{lines:#?}"
+    );
+}
+
+/// The one finding of `findings`, asserted to be `check` at `severity`.
+#[track_caller]
+pub fn only(findings: &[Finding], check: CheckId, severity: Severity) -> &Finding {
+    assert_eq!(checks(findings), [(check, severity)], "{findings:#?}");
+    &findings[0]
+}
+
+/// The first finding (the most severe), asserted to be `check` at `severity`.
+#[track_caller]
+pub fn first(findings: &[Finding], check: CheckId, severity: Severity) -> &Finding {
+    assert_eq!(
+        checks(findings).first(),
+        Some(&(check, severity)),
+        "{findings:#?}"
+    );
+    &findings[0]
 }
