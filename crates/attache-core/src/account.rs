@@ -190,6 +190,34 @@ pub enum NeedState {
     },
 }
 
+impl NeedState {
+    /// `what` is not held: "`what` is not granted", and what grants it if the kind can say.
+    pub fn not_granted(what: &str, fix: Option<Fix>) -> NeedState {
+        NeedState::Missing {
+            detail: format!("{what} is not granted"),
+            fix,
+        }
+    }
+
+    /// The object a need names does not exist, or the account cannot see it (a `column` of it,
+    /// when the need names one).
+    pub fn no_object(object: &str, column: Option<&str>) -> NeedState {
+        NeedState::NoObject {
+            detail: match column {
+                Some(c) => format!("{object} has no column {c} (or the account cannot see it)"),
+                None => format!("{object} does not exist (or the account cannot see it)"),
+            },
+        }
+    }
+
+    /// Checking `what` failed (`why`): counted as missing, never assumed held.
+    pub fn unchecked(what: &str, why: &str) -> NeedState {
+        NeedState::Unchecked {
+            detail: format!("{what} could not be checked: {why}"),
+        }
+    }
+}
+
 /// A statement that grants what a need lacks. Fixes with the same `head`, `separator` and
 /// `tail` merge into one statement: `GRANT` `SELECT, INSERT` ` ON t TO app;`.
 #[derive(Debug, Clone, PartialEq, Eq)]

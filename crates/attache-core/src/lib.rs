@@ -27,6 +27,7 @@ pub mod manifest;
 pub mod report;
 pub mod secret;
 pub mod source;
+pub mod sql;
 pub mod surface;
 pub mod tls;
 pub mod transport;

@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use attache_core::sql;
 use attache_core::{Account, CheckId, Finding, Fix, NeedCheck, Privilege, Role, Severity};
 use serde::Serialize;
 
@@ -179,17 +180,11 @@ fn anonymous(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
 }
 
 fn privilege_text(h: &Held) -> String {
-    match &h.column {
-        Some(c) => format!("{} ({})", h.privilege, crate::needs::ident(c)),
-        None => h.privilege.clone(),
-    }
+    sql::with_column(&h.privilege, h.column.as_deref(), crate::needs::ident)
 }
 
 fn privilege_sql(h: &Held) -> String {
-    match &h.column {
-        Some(c) => format!("{} ({})", h.privilege, quote(c)),
-        None => h.privilege.clone(),
-    }
+    sql::with_column(&h.privilege, h.column.as_deref(), quote)
 }
 
 /// `REVOKE <privs> ON <level> FROM <from>;` for each (level, holder) group.
@@ -592,47 +587,39 @@ fn need_checks(p: &Posture) -> Vec<NeedCheck> {
     p.needs
         .iter()
         .map(|(item, state)| {
-            let privilege = match &item.column {
-                Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
-                None => item.privilege.clone(),
-            };
+            let privilege =
+                sql::with_column(&item.privilege, item.column.as_deref(), crate::needs::ident);
             let level = &item.level;
+            let what = format!("{privilege} on {level}");
             let state = match state {
                 NeedState::Granted => attache_core::NeedState::Granted,
-                NeedState::Missing => attache_core::NeedState::Missing {
-                    detail: format!("{privilege} on {level} is not granted"),
-                    fix: Some(Fix::new(
+                NeedState::Missing => attache_core::NeedState::not_granted(
+                    &what,
+                    Some(Fix::new(
                         "GRANT ",
-                        match &item.column {
-                            Some(c) => format!("{} ({})", item.privilege, quote(c)),
-                            None => item.privilege.clone(),
-                        },
+                        sql::with_column(&item.privilege, item.column.as_deref(), quote),
                         ", ",
                         format!(" ON {} TO {user};", level.sql()),
                     )),
-                },
+                ),
                 NeedState::InactiveRole(r) => attache_core::NeedState::Missing {
                     detail: format!(
-                        "{privilege} on {level} is held only through role {r}, which is not active at login (sessions would need SET ROLE {r})"
+                        "{what} is held only through role {r}, which is not active at login (sessions would need SET ROLE {r})"
                     ),
                     fix: Some(Fix::statement(format!(
                         "SET DEFAULT ROLE {} FOR {user};",
                         r.sql()
                     ))),
                 },
-                NeedState::NoObject => attache_core::NeedState::NoObject {
-                    detail: match &item.column {
-                        Some(c) => format!("{level} has no column {c} (or the account cannot see it)"),
-                        None => format!("{level} does not exist (or the account cannot see it)"),
-                    },
-                },
-                NeedState::Unknown(why) => attache_core::NeedState::Unchecked {
-                    detail: format!("{privilege} on {level} could not be checked: {why}"),
-                },
+                NeedState::NoObject => attache_core::NeedState::no_object(
+                    &level.to_string(),
+                    item.column.as_deref(),
+                ),
+                NeedState::Unknown(why) => attache_core::NeedState::unchecked(&what, why),
             };
             NeedCheck {
                 need: item.from.clone(),
-                what: format!("{privilege} on {level}"),
+                what,
                 implied: false,
                 state,
             }

@@ -11,6 +11,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use attache_core::sql;
+
 /// Privileges GRANT takes on one table (`db.t`), as the server names them.
 pub const TABLE_PRIVILEGES: &[&str] = &[
     "ALTER",
@@ -176,27 +178,7 @@ impl fmt::Display for Target {
     }
 }
 
-/// One privilege, possibly limited to columns.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Privilege {
-    /// `SELECT`, `CREATE TEMPORARY TABLES`, … (upper case, single spaces).
-    pub name: String,
-    /// Columns (lower case), when the grant is column-level.
-    pub columns: Option<Vec<String>>,
-}
-
-impl Privilege {
-    fn render(&self, q: fn(&str) -> String) -> String {
-        match &self.columns {
-            Some(cols) => format!(
-                "{} ({})",
-                self.name,
-                cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
-            ),
-            None => self.name.clone(),
-        }
-    }
-}
+pub use attache_core::sql::Privilege;
 
 /// A parsed need.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -262,65 +244,22 @@ impl FromStr for Need {
 
     fn from_str(text: &str) -> Result<Need, String> {
         let expected = "expected `<privileges> ON <db.table | table | db.* | * | *.*>`, e.g. `SELECT, INSERT ON appdb.signups`";
-        let Some(on) = find_on(text) else {
+        let Some((privs_text, target_text)) = sql::split_on(text, '`') else {
             return Err(format!("`{text}`: {expected}"));
         };
-        let privs_text = text[..on].trim();
-        let target = parse_target(text[on + 2..].trim()).map_err(|e| format!("`{text}`: {e}"))?;
+        let target = parse_target(target_text).map_err(|e| format!("`{text}`: {e}"))?;
 
         let allowed = target.privileges();
-        let mut privileges = Vec::new();
-        for item in split_top_level(privs_text).map_err(|e| format!("`{text}`: {e}"))? {
-            let item = item.trim();
-            let (word, cols) = match item.find('(') {
-                Some(i) => {
-                    let Some(inner) = item[i + 1..].trim_end().strip_suffix(')') else {
-                        return Err(format!("`{text}`: unbalanced column list in `{item}`"));
-                    };
-                    let cols = inner
-                        .split(',')
-                        .map(|c| one_ident(c.trim()).map(|c| c.to_lowercase()))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| format!("`{text}`: {e}"))?;
-                    (&item[..i], Some(cols))
-                }
-                None => (item, None),
-            };
-            let word = word
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_ascii_uppercase();
-            if word.is_empty() {
-                return Err(format!("`{text}`: a privilege name is missing before `(`"));
-            }
-            if word == "ALL" || word == "ALL PRIVILEGES" {
-                if cols.is_some() {
-                    return Err(format!(
-                        "`{text}`: write column lists per privilege, not on ALL"
-                    ));
-                }
-                privileges.extend(allowed.iter().map(|p| Privilege {
-                    name: (*p).to_owned(),
-                    columns: None,
-                }));
-                continue;
-            }
+        let vet = |word: String, columns: bool| {
             match word.as_str() {
                 "GRANT OPTION" => {
-                    return Err(format!(
-                        "`{text}`: GRANT OPTION is not a need: an app that hands out privileges is refused (priv-role-admin)"
-                    ));
+                    return Err(
+                        "GRANT OPTION is not a need: an app that hands out privileges is refused (priv-role-admin)".to_owned()
+                    );
                 }
-                "USAGE" => {
-                    return Err(format!(
-                        "`{text}`: USAGE means no privilege at all; leave it out"
-                    ));
-                }
+                "USAGE" => return Err("USAGE means no privilege at all; leave it out".into()),
                 "PROXY" => {
-                    return Err(format!(
-                        "`{text}`: PROXY is not a need attache can check; leave it out"
-                    ));
+                    return Err("PROXY is not a need attache can check; leave it out".into());
                 }
                 _ => {}
             }
@@ -338,84 +277,23 @@ impl FromStr for Need {
                     Target::Routine { .. } => "a routine",
                 };
                 return Err(format!(
-                    "`{text}`: `{word}` is not a privilege on {level}; expected one of {}",
+                    "`{word}` is not a privilege on {level}; expected one of {}",
                     allowed.join(", ")
                 ));
             }
-            if cols.is_some() {
-                if !COLUMN_PRIVILEGES.contains(&word.as_str()) {
-                    return Err(format!("`{text}`: `{word}` cannot be limited to columns"));
-                }
-                if !matches!(target, Target::Table { .. }) {
-                    return Err(format!("`{text}`: column lists need one named table"));
-                }
+            if columns && !COLUMN_PRIVILEGES.contains(&word.as_str()) {
+                return Err(format!("`{word}` cannot be limited to columns"));
             }
-            privileges.push(Privilege {
-                name: word,
-                columns: cols,
-            });
-        }
-        if privileges.is_empty() {
-            return Err(format!(
-                "`{text}`: expected at least one privilege before ON"
-            ));
-        }
-        privileges.sort();
-        privileges.dedup();
+            if columns && !matches!(target, Target::Table { .. }) {
+                return Err("column lists need one named table".into());
+            }
+            Ok(word)
+        };
+        let column = |c: &str| one_ident(c).map(|c| c.to_lowercase());
+        let privileges = sql::privileges(privs_text, '`', &allowed, column, vet)
+            .map_err(|e| format!("`{text}`: {e}"))?;
         Ok(Need { privileges, target })
     }
-}
-
-/// The byte offset of the standalone keyword `ON` outside parentheses and backticks.
-fn find_on(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let (mut depth, mut quoted) = (0i32, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            '`' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
-            'o' | 'O' if !quoted && depth == 0 => {
-                let word = bytes
-                    .get(i..i + 2)
-                    .is_some_and(|w| w.eq_ignore_ascii_case(b"on"));
-                let before = i == 0 || bytes[i - 1].is_ascii_whitespace();
-                let after = bytes.get(i + 2).is_none_or(|b| b.is_ascii_whitespace());
-                if word && before && after {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-fn split_top_level(s: &str) -> Result<Vec<&str>, String> {
-    let mut out = Vec::new();
-    let (mut depth, mut start, mut quoted) = (0i32, 0, false);
-    for (i, c) in s.char_indices() {
-        match c {
-            '`' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => {
-                depth -= 1;
-                if depth < 0 {
-                    return Err("unbalanced `)`".into());
-                }
-            }
-            ',' if !quoted && depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 || quoted {
-        return Err("unbalanced `(` or backtick".into());
-    }
-    out.push(&s[start..]);
-    Ok(out.into_iter().filter(|p| !p.trim().is_empty()).collect())
 }
 
 /// One identifier: `` `quoted` `` (doubled backticks inside) or bare letters, digits, `_`, `$`

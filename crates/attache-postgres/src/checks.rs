@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use attache_core::sql;
 use attache_core::{Account, CheckId, Finding, Fix, NeedCheck, Privilege, Role, Severity, Via};
 
 use crate::inspect::{Held, NeedState, Posture};
@@ -392,36 +393,28 @@ fn need_checks(p: &Posture) -> Vec<NeedCheck> {
         .iter()
         .map(|(item, state)| {
             let obj = object(item.kind, &item.schema, &item.name);
-            let privilege = match &item.column {
-                Some(c) => format!("{} ({})", item.privilege, crate::needs::ident(c)),
-                None => item.privilege.clone(),
-            };
+            let privilege =
+                sql::with_column(&item.privilege, item.column.as_deref(), crate::needs::ident);
+            let what = format!("{privilege} on {obj}");
             let state = match state {
                 NeedState::Granted => attache_core::NeedState::Granted,
-                NeedState::Missing => attache_core::NeedState::Missing {
-                    detail: format!("{privilege} on {obj} is not granted"),
-                    fix: Some(Fix::new(
+                NeedState::Missing => attache_core::NeedState::not_granted(
+                    &what,
+                    Some(Fix::new(
                         "GRANT ",
-                        privilege.clone(),
+                        privilege,
                         ", ",
                         format!(" ON {obj} TO {user};"),
                     )),
-                },
-                NeedState::NoObject => attache_core::NeedState::NoObject {
-                    detail: match &item.column {
-                        Some(c) => {
-                            format!("{obj} has no column {c} (or the account cannot see it)")
-                        }
-                        None => format!("{obj} does not exist (or the account cannot see it)"),
-                    },
-                },
-                NeedState::Unknown(why) => attache_core::NeedState::Unchecked {
-                    detail: format!("{privilege} on {obj} could not be checked: {why}"),
-                },
+                ),
+                NeedState::NoObject => {
+                    attache_core::NeedState::no_object(&obj, item.column.as_deref())
+                }
+                NeedState::Unknown(why) => attache_core::NeedState::unchecked(&what, why),
             };
             NeedCheck {
                 need: item.from.clone(),
-                what: format!("{privilege} on {obj}"),
+                what,
                 implied: item.implied,
                 state,
             }

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use attache_core::sql;
+
 /// The kind of object a privilege is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectType {
@@ -104,14 +106,7 @@ impl Target {
     }
 }
 
-/// One privilege, possibly limited to columns.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Privilege {
-    /// `SELECT`, `USAGE`, … (upper case).
-    pub name: String,
-    /// Columns, when the grant is column-level.
-    pub columns: Option<Vec<String>>,
-}
+pub use attache_core::sql::Privilege;
 
 /// A parsed need.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -150,18 +145,7 @@ pub fn ident(name: &str) -> String {
 
 impl fmt::Display for Need {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let privs: Vec<String> = self
-            .privileges
-            .iter()
-            .map(|p| match &p.columns {
-                Some(cols) => format!(
-                    "{} ({})",
-                    p.name,
-                    cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
-                ),
-                None => p.name.clone(),
-            })
-            .collect();
+        let privs: Vec<String> = self.privileges.iter().map(|p| p.render(ident)).collect();
         write!(f, "{} ON ", privs.join(", "))?;
         match &self.target {
             Target::One { kind, schema, name } => {
@@ -179,14 +163,11 @@ impl FromStr for Need {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Need, String> {
-        let upper = text.to_ascii_uppercase();
-        let Some(on) = find_keyword(&upper, "ON") else {
+        let Some((privs_text, rest)) = sql::split_on(text, '"') else {
             return Err(format!(
                 "`{text}`: expected `<privileges> ON <TABLE|SEQUENCE|SCHEMA|DATABASE|FUNCTION> <name>`"
             ));
         };
-        let privs_text = text[..on].trim();
-        let rest = text[on + 2..].trim();
         let rest_upper = rest.to_ascii_uppercase();
         let words: Vec<&str> = rest_upper.split_whitespace().collect();
 
@@ -230,36 +211,7 @@ impl FromStr for Need {
         };
 
         let kind = target.kind();
-        let mut privileges = Vec::new();
-        for item in split_top_level(privs_text) {
-            let item = item.trim();
-            let (word, cols) = match item.find('(') {
-                Some(i) => {
-                    let Some(inner) = item[i + 1..].strip_suffix(')') else {
-                        return Err(format!("`{text}`: unbalanced column list in `{item}`"));
-                    };
-                    let cols = inner
-                        .split(',')
-                        .map(|c| one_ident(c.trim()))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| format!("`{text}`: {e}"))?;
-                    (item[..i].trim().to_ascii_uppercase(), Some(cols))
-                }
-                None => (item.to_ascii_uppercase(), None),
-            };
-            let word = word.split_whitespace().collect::<Vec<_>>().join(" ");
-            if word == "ALL" || word == "ALL PRIVILEGES" {
-                if cols.is_some() {
-                    return Err(format!(
-                        "`{text}`: write column lists per privilege, not on ALL"
-                    ));
-                }
-                privileges.extend(kind.privileges().iter().map(|p| Privilege {
-                    name: (*p).to_owned(),
-                    columns: None,
-                }));
-                continue;
-            }
+        let vet = |word: String, columns: bool| {
             let word = if word == "TEMP" {
                 "TEMPORARY".to_owned()
             } else {
@@ -267,57 +219,26 @@ impl FromStr for Need {
             };
             if !kind.privileges().contains(&word.as_str()) {
                 return Err(format!(
-                    "`{text}`: `{word}` is not a privilege on a {}; expected one of {}",
+                    "`{word}` is not a privilege on a {}; expected one of {}",
                     kind.keyword().to_ascii_lowercase(),
                     kind.privileges().join(", ")
                 ));
             }
-            if cols.is_some()
+            if columns
                 && !(kind == ObjectType::Table
                     && matches!(word.as_str(), "SELECT" | "INSERT" | "UPDATE" | "REFERENCES"))
             {
-                return Err(format!("`{text}`: `{word}` cannot be limited to columns"));
+                return Err(format!("`{word}` cannot be limited to columns"));
             }
-            if cols.is_some() && matches!(target, Target::AllIn { .. }) {
-                return Err(format!("`{text}`: column lists need one named table"));
+            if columns && matches!(target, Target::AllIn { .. }) {
+                return Err("column lists need one named table".into());
             }
-            privileges.push(Privilege {
-                name: word,
-                columns: cols,
-            });
-        }
-        if privileges.is_empty() {
-            return Err(format!(
-                "`{text}`: expected at least one privilege before ON"
-            ));
-        }
-        privileges.sort();
-        privileges.dedup();
+            Ok(word)
+        };
+        let privileges = sql::privileges(privs_text, '"', kind.privileges(), one_ident, vet)
+            .map_err(|e| format!("`{text}`: {e}"))?;
         Ok(Need { privileges, target })
     }
-}
-
-/// Finds a standalone keyword outside parentheses.
-fn find_keyword(upper: &str, kw: &str) -> Option<usize> {
-    let bytes = upper.as_bytes();
-    let mut depth = 0i32;
-    for (i, c) in upper.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ if depth == 0 && upper[i..].starts_with(kw) => {
-                let before = i == 0 || bytes[i - 1].is_ascii_whitespace();
-                let after = bytes
-                    .get(i + kw.len())
-                    .is_none_or(|b| b.is_ascii_whitespace());
-                if before && after {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 fn skip_word(s: &str) -> &str {
@@ -325,24 +246,6 @@ fn skip_word(s: &str) -> &str {
         .split_once(char::is_whitespace)
         .map(|(_, r)| r.trim())
         .unwrap_or("")
-}
-
-fn split_top_level(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0i32, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out.into_iter().filter(|p| !p.trim().is_empty()).collect()
 }
 
 /// One identifier: `"Quoted"` keeps case, unquoted folds to lower case.
