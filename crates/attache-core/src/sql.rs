@@ -4,8 +4,8 @@
 //! kind's own (object types, name qualification, identifier quoting); so is which privileges an
 //! object has.
 //!
-//! Every reader here takes the server's identifier quote (`"` in standard SQL, `` ` `` in
-//! MySQL's), so that a comma, a parenthesis or the word `on` inside a quoted name is part of
+//! Every reader here takes the server's identifier quote (`"` in standard SQL, a backtick
+//! in some servers), so that a comma, a parenthesis or the word `on` inside a quoted name is part of
 //! the name. Errors say what is wrong without repeating the text; the kind prefixes the need.
 
 /// One privilege of a need, possibly limited to columns.

@@ -90,3 +90,45 @@ pub fn first(findings: &[Finding], check: CheckId, severity: Severity) -> &Findi
     );
     &findings[0]
 }
+
+/// Text no kind's need parser may panic on: empty, blank, stray punctuation, a lone keyword,
+/// control and non-ASCII characters.
+pub const ODD_NEEDS: &[&str] = &[
+    "",
+    " ",
+    "\t\n",
+    "ON",
+    "on on on",
+    "(",
+    ")",
+    "((",
+    "()",
+    ",",
+    "\"",
+    "`",
+    "'",
+    "\u{0}",
+    "\u{a0}",
+    "ÜBER ON ñ",
+    "+ü",
+    "é.ü",
+];
+
+/// Each need of `cases` is refused, with an error that says what was expected (`says`).
+#[track_caller]
+pub fn assert_needs_refused<K: Kind>(cases: &[(&str, &str)]) {
+    for (text, says) in cases {
+        match text.parse::<K::Need>() {
+            Ok(need) => panic!("`{text}` parsed, as {need}"),
+            Err(e) => assert!(e.contains(says), "`{text}`: {e:?} does not say {says:?}"),
+        }
+    }
+}
+
+/// Neither [`ODD_NEEDS`] nor the kind's own `odd` text makes the need parser panic.
+pub fn assert_needs_never_panic<K: Kind>(odd: &[&str]) {
+    for text in ODD_NEEDS.iter().chain(odd) {
+        let parsed = std::panic::catch_unwind(|| text.parse::<K::Need>().is_ok());
+        assert!(parsed.is_ok(), "`{text:?}` made the parser panic");
+    }
+}
