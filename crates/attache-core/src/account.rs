@@ -1,6 +1,7 @@
 //! What inspection learned about the account, in one model for every kind, and the judgements
 //! that are the same for every kind: `priv-missing` from the needs' states, `priv-unknown` from
-//! what could not be read.
+//! what could not be read, `priv-excess` from what the kind found beyond the needs
+//! ([`Excess`]).
 //!
 //! A kind fills an [`Account`]: who the account is, its attributes and roles, every privilege
 //! it holds and how ([`Privilege`], [`Via`]), what it owns, what it could not read, and for
@@ -9,7 +10,7 @@
 //! extension of its own, serialized beside the shared fields
 //! ([`Account::with_extension`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Serialize, Serializer};
@@ -254,6 +255,33 @@ impl Fix {
     }
 }
 
+/// Fixes merged as [`Fix`] says, in the order first met; a repeated word or statement is
+/// written once.
+#[derive(Debug, Default)]
+struct Fixes(Vec<(Fix, Vec<String>)>);
+
+impl Fixes {
+    fn add(&mut self, fix: &Fix) {
+        let same = |(f, _): &&mut (Fix, Vec<String>)| {
+            f.head == fix.head
+                && f.separator == fix.separator
+                && f.tail == fix.tail
+                && (!f.separator.is_empty() || f.word == fix.word)
+        };
+        match self.0.iter_mut().find(same) {
+            Some((_, words)) if words.contains(&fix.word) => {}
+            Some((_, words)) => words.push(fix.word.clone()),
+            None => self.0.push((fix.clone(), vec![fix.word.clone()])),
+        }
+    }
+
+    fn statements(&self) -> impl Iterator<Item = String> + '_ {
+        self.0
+            .iter()
+            .map(|(f, words)| format!("{}{}{}", f.head, words.join(f.separator), f.tail))
+    }
+}
+
 /// The remedy of a `priv-missing` whose items have no fix: nothing to grant, something to
 /// create or correct.
 const NOTHING_TO_GRANT: &str = "create the object (run the app's migrations), check the database the binding names, or fix the need in attache.toml";
@@ -267,7 +295,7 @@ pub fn judge(resource: &str, account: &Account, unknown_fix: &str) -> Vec<Findin
     struct Need<'a> {
         implied: bool,
         missing: Vec<&'a str>,
-        fixes: Vec<(&'a Fix, Vec<&'a str>)>,
+        fixes: Fixes,
         unknown: Vec<&'a str>,
     }
     let mut needs: BTreeMap<&str, Need<'_>> = BTreeMap::new();
@@ -279,14 +307,7 @@ pub fn judge(resource: &str, account: &Account, unknown_fix: &str) -> Vec<Findin
             NeedState::Missing { detail, fix } => {
                 need.missing.push(detail);
                 if let Some(fix) = fix {
-                    let same = |(f, _): &&mut (&Fix, Vec<&str>)| {
-                        f.head == fix.head && f.separator == fix.separator && f.tail == fix.tail
-                    };
-                    match need.fixes.iter_mut().find(same) {
-                        Some((_, words)) if words.contains(&fix.word.as_str()) => {}
-                        Some((_, words)) => words.push(&fix.word),
-                        None => need.fixes.push((fix, vec![&fix.word])),
-                    }
+                    need.fixes.add(fix);
                 }
             }
             NeedState::NoObject { detail } | NeedState::Unchecked { detail } => {
@@ -303,14 +324,10 @@ pub fn judge(resource: &str, account: &Account, unknown_fix: &str) -> Vec<Findin
             } else {
                 format!("need `{need}` is not met")
             };
-            let remedy = if n.fixes.is_empty() {
+            let remedy = if n.fixes.0.is_empty() {
                 NOTHING_TO_GRANT.to_owned()
             } else {
-                n.fixes
-                    .iter()
-                    .map(|(f, words)| format!("{}{}{}", f.head, words.join(f.separator), f.tail))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                n.fixes.statements().collect::<Vec<_>>().join(" ")
             };
             out.push(
                 Finding::new(
@@ -346,6 +363,188 @@ pub fn judge(resource: &str, account: &Account, unknown_fix: &str) -> Vec<Findin
         ));
     }
     out
+}
+
+/// One grant the account holds beyond the needs, as a kind found it: `privilege` (a column of
+/// it, when the grant is column-level) on `object`, held `how` (`directly`, `through role r`),
+/// and the statements that take it away.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    object: String,
+    how: String,
+    privilege: String,
+    column: Option<String>,
+    needed_columns: Vec<String>,
+    blanket: bool,
+    fixes: Vec<Fix>,
+}
+
+impl Grant {
+    /// `privilege` on `object`, held `how`.
+    pub fn new(
+        object: impl Into<String>,
+        how: impl Into<String>,
+        privilege: impl Into<String>,
+    ) -> Grant {
+        Grant {
+            object: object.into(),
+            how: how.into(),
+            privilege: privilege.into(),
+            column: None,
+            needed_columns: Vec::new(),
+            blanket: false,
+            fixes: Vec::new(),
+        }
+    }
+
+    /// Limited to `column` (as the kind quotes it). A column grant whose privilege the same
+    /// holder also has on the whole object is not listed: the table-level grant says it.
+    pub fn column(mut self, column: Option<String>) -> Grant {
+        self.column = column;
+        self
+    }
+
+    /// Held on every column while the needs ask only for `columns`.
+    pub fn needing_only(mut self, columns: Vec<String>) -> Grant {
+        self.needed_columns = columns;
+        self
+    }
+
+    /// A blanket or destructive grant (on every database, a destructive privilege): judged
+    /// with the powers, high.
+    pub fn blanket(mut self, blanket: bool) -> Grant {
+        self.blanket = blanket;
+        self
+    }
+
+    /// A statement that takes it away, or narrows it.
+    pub fn fix(mut self, fix: Fix) -> Grant {
+        self.fixes.push(fix);
+        self
+    }
+
+    fn text(&self) -> String {
+        match &self.column {
+            Some(c) => format!("{} ({c})", self.privilege),
+            None if self.needed_columns.is_empty() => self.privilege.clone(),
+            None => format!(
+                "{} on all columns (needs only {})",
+                self.privilege,
+                self.needed_columns.join(", ")
+            ),
+        }
+    }
+}
+
+/// What an account holds beyond the manifest's needs, gathered by the kind and judged the same
+/// way for every kind as `priv-excess`: the ordinary grants as one medium finding (one evidence
+/// line per object and way held), the blanket or destructive ones, with the powers that are
+/// not grants on one object (ownership, an attribute, a predefined role), as one high finding.
+#[derive(Debug, Default)]
+pub struct Excess {
+    grants: Vec<Grant>,
+    powers: Vec<(String, Vec<Fix>)>,
+}
+
+impl Excess {
+    /// A grant beyond the needs.
+    pub fn grant(&mut self, grant: Grant) {
+        self.grants.push(grant);
+    }
+
+    /// A blanket or destructive power, as its evidence line, and what removes it.
+    pub fn power(&mut self, evidence: impl Into<String>, fixes: impl IntoIterator<Item = Fix>) {
+        self.powers
+            .push((evidence.into(), fixes.into_iter().collect()));
+    }
+
+    /// Whether nothing beyond the needs was found.
+    pub fn is_empty(&self) -> bool {
+        self.grants.is_empty() && self.powers.is_empty()
+    }
+
+    /// The `priv-excess` findings for `account` on `resource`.
+    pub fn findings(self, resource: &str, account: &str) -> Vec<Finding> {
+        type Groups = BTreeMap<(String, String), (BTreeSet<String>, Fixes)>;
+        let mut groups: [Groups; 2] = Default::default();
+        for g in &self.grants {
+            let said_by_table = g.column.is_some()
+                && self.grants.iter().any(|t| {
+                    t.column.is_none()
+                        && t.object == g.object
+                        && t.how == g.how
+                        && t.privilege == g.privilege
+                });
+            if said_by_table {
+                continue;
+            }
+            let (texts, fixes) = groups[usize::from(g.blanket)]
+                .entry((g.object.clone(), g.how.clone()))
+                .or_default();
+            texts.insert(g.text());
+            for f in &g.fixes {
+                fixes.add(f);
+            }
+        }
+        let render = |groups: &Groups| -> (Vec<String>, Vec<String>) {
+            let evidence = groups
+                .iter()
+                .map(|((object, how), (texts, _))| {
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    format!("{} on {object} ({how})", texts.join(", "))
+                })
+                .collect();
+            let mut remedy: Vec<String> = Vec::new();
+            for statement in groups.values().flat_map(|(_, fixes)| fixes.statements()) {
+                if !remedy.contains(&statement) {
+                    remedy.push(statement);
+                }
+            }
+            (evidence, remedy)
+        };
+        let mut out = Vec::new();
+        let [ordinary, blanket] = &groups;
+        if !ordinary.is_empty() {
+            let (evidence, remedy) = render(ordinary);
+            out.push(
+                Finding::new(
+                    CheckId::PrivExcess,
+                    Severity::Medium,
+                    resource,
+                    format!(
+                        "account {account} holds {} grant(s) beyond the manifest's needs",
+                        evidence.len()
+                    ),
+                    remedy.join(" "),
+                )
+                .with_evidence(evidence),
+            );
+        }
+        if !blanket.is_empty() || !self.powers.is_empty() {
+            let (mut evidence, remedy) = render(blanket);
+            let mut fixes = Fixes::default();
+            for (line, fs) in &self.powers {
+                evidence.push(line.clone());
+                for f in fs {
+                    fixes.add(f);
+                }
+            }
+            let remedy: Vec<String> = remedy.into_iter().chain(fixes.statements()).collect();
+            out.push(
+                Finding::new(
+                    CheckId::PrivExcess,
+                    Severity::High,
+                    resource,
+                    format!(
+                        "account {account} holds blanket or destructive powers beyond the manifest's needs"
+                    ),
+                    remedy.join(" "),
+                )
+                .with_evidence(evidence),
+            );
+        }
+        out
+    }
 }
 
 #[cfg(test)]

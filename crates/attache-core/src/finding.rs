@@ -188,6 +188,38 @@ impl Finding {
         }
     }
 
+    /// `priv-superuser`: the account is an administrator, directly or through what it can
+    /// assume. Critical for every kind.
+    pub fn superuser(
+        resource: impl Into<String>,
+        message: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
+        Finding::new(
+            CheckId::PrivSuperuser,
+            Severity::Critical,
+            resource,
+            message,
+            remedy,
+        )
+    }
+
+    /// `priv-role-admin`: the account can create accounts or hand out privileges. High for
+    /// every kind.
+    pub fn role_admin(
+        resource: impl Into<String>,
+        message: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
+        Finding::new(
+            CheckId::PrivRoleAdmin,
+            Severity::High,
+            resource,
+            message,
+            remedy,
+        )
+    }
+
     /// Adds evidence lines.
     pub fn with_evidence<I, S>(mut self, lines: I) -> Self
     where

@@ -31,6 +31,28 @@ impl Privilege {
     }
 }
 
+/// `GRANT <privilege> ON <object> TO <grantee>;`, merging with the other grants on the same
+/// object to the same grantee.
+pub fn grant(privilege: impl Into<String>, object: &str, grantee: &str) -> crate::Fix {
+    crate::Fix::new(
+        "GRANT ",
+        privilege,
+        ", ",
+        format!(" ON {object} TO {grantee};"),
+    )
+}
+
+/// `REVOKE <privilege> ON <object> FROM <grantee>;`, merging with the other revokes on the
+/// same object from the same grantee.
+pub fn revoke(privilege: impl Into<String>, object: &str, grantee: &str) -> crate::Fix {
+    crate::Fix::new(
+        "REVOKE ",
+        privilege,
+        ", ",
+        format!(" ON {object} FROM {grantee};"),
+    )
+}
+
 /// `privilege` limited to `column` as a GRANT writes it (`SELECT (email)`), else `privilege`.
 pub fn with_column(
     privilege: &str,

@@ -19,7 +19,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use attache_core::sql;
-use attache_core::{Account, CheckId, Finding, Fix, NeedCheck, Privilege, Role, Severity};
+use attache_core::{
+    Account, CheckId, Excess, Finding, Fix, Grant, NeedCheck, Privilege, Role, Severity,
+};
 use serde::Serialize;
 
 use crate::inspect::{Held, Holder, Level, NeedState, Posture, like_match, literal_database};
@@ -270,22 +272,11 @@ fn superuser(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
                 )
             }
         };
-        out.push(
-            Finding::new(
-                CheckId::PrivSuperuser,
-                Severity::Critical,
-                resource,
-                message,
-                remedy,
-            )
-            .with_evidence(evidence),
-        );
+        out.push(Finding::superuser(resource, message, remedy).with_evidence(evidence));
     }
     for x in &p.proxies {
         if x.proxied.name.is_empty() && x.proxied.host.as_deref() == Some("%") {
-            out.push(Finding::new(
-                CheckId::PrivSuperuser,
-                Severity::Critical,
+            out.push(Finding::superuser(
                 resource,
                 format!(
                     "account {} holds PROXY on ''@'%' ({}): it can log in as any account",
@@ -365,9 +356,7 @@ fn role_admin(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
     if !evidence.is_empty() {
         remedy.push("re-grant what the app needs without GRANT OPTION or ADMIN OPTION".into());
         out.push(
-            Finding::new(
-                CheckId::PrivRoleAdmin,
-                Severity::High,
+            Finding::role_admin(
                 resource,
                 format!(
                     "account {} can create accounts or hand out privileges",
@@ -449,134 +438,48 @@ fn column_needs(p: &Posture, h: &Held) -> Vec<String> {
     cols
 }
 
-type Group = BTreeMap<(String, String), (BTreeSet<String>, Vec<String>)>;
-
 fn excess(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
-    let mut ordinary: Group = BTreeMap::new();
-    let mut blanket: Group = BTreeMap::new();
+    let mut excess = Excess::default();
     for h in &p.held {
         if !matches!(classify(h), Class::Ordinary) || covered(p, h) {
             continue;
         }
-        if h.column.is_some()
-            && p.held.iter().any(|t| {
-                t.column.is_none()
-                    && t.level == h.level
-                    && t.privilege == h.privilege
-                    && t.holder == h.holder
-            })
-        {
-            continue; // the table-level grant says it already
+        let from = p.revoke_from(&h.holder);
+        let mut grant = Grant::new(h.level.to_string(), p.how(&h.holder), &h.privilege)
+            .column(h.column.as_deref().map(crate::needs::ident))
+            .blanket(is_blanket(h))
+            .fix(sql::revoke(privilege_sql(h), &h.level.sql(), &from));
+        if h.column.is_none() {
+            let cols = column_needs(p, h);
+            if !cols.is_empty() {
+                grant = grant.fix(Fix::statement(format!(
+                    "GRANT {} ({}) ON {} TO {from};",
+                    h.privilege,
+                    cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+                    h.level.sql(),
+                )));
+            }
+            grant = grant.needing_only(cols);
         }
-        let cols = if h.column.is_none() {
-            column_needs(p, h)
-        } else {
-            Vec::new()
-        };
-        let text = if cols.is_empty() {
-            privilege_text(h)
-        } else {
-            format!(
-                "{} on all columns (needs only {})",
-                h.privilege,
-                cols.join(", ")
-            )
-        };
-        let mut fix = revokes(p, [h]);
-        if !cols.is_empty() {
-            fix.push(format!(
-                "GRANT {} ({}) ON {} TO {};",
-                h.privilege,
-                cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
-                h.level.sql(),
-                p.revoke_from(&h.holder)
-            ));
-        }
-        let group = if is_blanket(h) {
-            &mut blanket
-        } else {
-            &mut ordinary
-        };
-        let entry = group
-            .entry((h.level.to_string(), p.how(&h.holder)))
-            .or_default();
-        entry.0.insert(text);
-        entry.1.extend(fix);
+        excess.grant(grant);
     }
-    let mut proxies = Vec::new();
     for x in &p.proxies {
         if !(x.proxied.name.is_empty() && x.proxied.host.as_deref() == Some("%")) {
-            proxies.push((
+            excess.power(
                 format!(
                     "PROXY on {} ({}): logs in as that account",
                     x.proxied,
                     p.how(&x.holder)
                 ),
-                format!(
+                [Fix::statement(format!(
                     "REVOKE PROXY ON {} FROM {};",
                     x.proxied.sql(),
                     p.revoke_from(&x.holder)
-                ),
-            ));
+                ))],
+            );
         }
     }
-    let render = |group: &Group| -> (Vec<String>, Vec<String>) {
-        let evidence = group
-            .iter()
-            .map(|((level, how), (privs, _))| {
-                format!(
-                    "{} on {level} ({how})",
-                    privs.iter().cloned().collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect();
-        let mut remedy: Vec<String> = Vec::new();
-        for (_, fixes) in group.values() {
-            for f in fixes {
-                if !remedy.contains(f) {
-                    remedy.push(f.clone());
-                }
-            }
-        }
-        (evidence, remedy)
-    };
-    if !ordinary.is_empty() {
-        let (evidence, remedy) = render(&ordinary);
-        out.push(
-            Finding::new(
-                CheckId::PrivExcess,
-                Severity::Medium,
-                resource,
-                format!(
-                    "account {} holds {} grant(s) beyond the manifest's needs",
-                    p.user_name(),
-                    evidence.len()
-                ),
-                remedy.join(" "),
-            )
-            .with_evidence(evidence),
-        );
-    }
-    if !blanket.is_empty() || !proxies.is_empty() {
-        let (mut evidence, mut remedy) = render(&blanket);
-        for (e, r) in proxies {
-            evidence.push(e);
-            remedy.push(r);
-        }
-        out.push(
-            Finding::new(
-                CheckId::PrivExcess,
-                Severity::High,
-                resource,
-                format!(
-                    "account {} holds blanket or destructive privileges beyond the manifest's needs",
-                    p.user_name()
-                ),
-                remedy.join(" "),
-            )
-            .with_evidence(evidence),
-        );
-    }
+    out.extend(excess.findings(resource, &p.user_name()));
 }
 
 /// Whether the account holds each thing the needs ask for, in core's words: what grants a
@@ -595,11 +498,10 @@ fn need_checks(p: &Posture) -> Vec<NeedCheck> {
                 NeedState::Granted => attache_core::NeedState::Granted,
                 NeedState::Missing => attache_core::NeedState::not_granted(
                     &what,
-                    Some(Fix::new(
-                        "GRANT ",
+                    Some(sql::grant(
                         sql::with_column(&item.privilege, item.column.as_deref(), quote),
-                        ", ",
-                        format!(" ON {} TO {user};", level.sql()),
+                        &level.sql(),
+                        &user,
                     )),
                 ),
                 NeedState::InactiveRole(r) => attache_core::NeedState::Missing {
@@ -778,10 +680,7 @@ mod tests {
         held(privilege, Level::Global, None, holder)
     }
 
-    #[test]
-    fn exactly_the_needs_is_clean() {
-        assert!(Posture::base().judged().is_empty());
-    }
+    attache_testkit::case_tests!(Posture);
 
     #[test]
     fn wider_grant_covers_narrower_need_but_is_excess() {

@@ -2,10 +2,10 @@
 //! `priv-missing`, `priv-unknown`. Pure functions over what [`inspect`](crate::inspect) read,
 //! so every rule is unit-tested without a server.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use attache_core::sql;
-use attache_core::{Account, CheckId, Finding, Fix, NeedCheck, Privilege, Role, Severity, Via};
+use attache_core::{Account, Excess, Finding, Fix, Grant, NeedCheck, Privilege, Role, Via};
 
 use crate::inspect::{Held, NeedState, Posture};
 use crate::needs::{ObjectType, qualified};
@@ -80,9 +80,7 @@ fn superuser(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
         crate::needs::ident(&p.user)
     );
     if p.attributes.superuser {
-        out.push(Finding::new(
-            CheckId::PrivSuperuser,
-            Severity::Critical,
+        out.push(Finding::superuser(
             resource,
             format!("account {} is a superuser", p.user),
             remedy_self,
@@ -92,9 +90,7 @@ fn superuser(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
         let path = r.path.join(" → ");
         if r.attributes.superuser {
             out.push(
-                Finding::new(
-                    CheckId::PrivSuperuser,
-                    Severity::Critical,
+                Finding::superuser(
                     resource,
                     format!(
                         "account {} can SET ROLE to superuser role {} (member through {path})",
@@ -110,10 +106,7 @@ fn superuser(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
             );
         }
         if SUPERUSER_EQUIVALENT.contains(&r.name.as_str()) {
-            out.push(Finding::new(
-                CheckId::PrivSuperuser,
-                Severity::Critical,
-                resource,
+            out.push(Finding::superuser(resource,
                 format!("account {} is a member of {} (through {path}), which is superuser-equivalent: it runs programs or reads/writes files as the server", p.user, r.name),
                 format!("REVOKE {} FROM {}", crate::needs::ident(&r.path[0]), crate::needs::ident(&p.user)),
             ));
@@ -158,10 +151,7 @@ fn role_admin(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
     evidence.extend(grantable);
     if !evidence.is_empty() {
         out.push(
-            Finding::new(
-                CheckId::PrivRoleAdmin,
-                Severity::High,
-                resource,
+            Finding::role_admin(resource,
                 format!("account {} can create roles or hand out privileges", p.user),
                 "ALTER ROLE … NOCREATEROLE; re-grant memberships without ADMIN OPTION and privileges without GRANT OPTION",
             )
@@ -201,9 +191,7 @@ fn excess(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
         .map(|o| (o.kind, o.schema.as_str(), o.name.as_str()))
         .collect();
 
-    // Ordinary grants beyond the needs, grouped by object and how they are held.
-    let mut groups: BTreeMap<(String, String), (BTreeSet<String>, String, String)> =
-        BTreeMap::new();
+    let mut excess = Excess::default();
     for h in &p.held {
         if h.grantee_is_owner && owned.contains(&(h.kind, h.schema.as_str(), h.name.as_str())) {
             continue; // reported once, as ownership
@@ -215,174 +203,99 @@ fn excess(resource: &str, p: &Posture, out: &mut Vec<Finding>) {
             None,
             h.privilege.clone(),
         );
-        let covered = match &h.column {
-            None => needed.contains(&table_key),
-            Some(c) => {
-                needed.contains(&table_key)
-                    || needed.contains(&(
-                        h.kind,
-                        h.schema.clone(),
-                        h.name.clone(),
-                        Some(c.clone()),
-                        h.privilege.clone(),
-                    ))
-            }
-        };
+        let covered = needed.contains(&table_key)
+            || h.column.as_ref().is_some_and(|c| {
+                needed.contains(&(
+                    h.kind,
+                    h.schema.clone(),
+                    h.name.clone(),
+                    Some(c.clone()),
+                    h.privilege.clone(),
+                ))
+            });
         if covered {
             continue;
         }
-        if h.column.is_some()
-            && p.held.iter().any(|t| {
-                t.column.is_none()
-                    && t.kind == h.kind
-                    && t.schema == h.schema
-                    && t.name == h.name
-                    && t.privilege == h.privilege
-                    && t.grantee == h.grantee
-            })
-        {
-            continue; // the table-level grant says it already
-        }
         let obj = object(h.kind, &h.schema, &h.name);
-        let privilege = match &h.column {
-            Some(c) => format!("{} ({})", h.privilege, crate::needs::ident(c)),
-            None => {
-                let cols = column_needs(h);
-                if cols.is_empty() {
-                    h.privilege.clone()
-                } else {
-                    format!(
-                        "{} on all columns (needs only {})",
-                        h.privilege,
-                        cols.join(", ")
-                    )
-                }
-            }
-        };
-        let entry = groups
-            .entry((obj.clone(), how(p, &h.grantee)))
-            .or_insert_with(|| (BTreeSet::new(), obj.clone(), revoke_from(p, &h.grantee)));
-        entry.0.insert(privilege);
-    }
-    if !groups.is_empty() {
-        let evidence: Vec<String> = groups
-            .iter()
-            .map(|((obj, how), (privs, _, _))| {
-                format!(
-                    "{} on {obj} ({how})",
-                    privs.iter().cloned().collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect();
-        let remedy: Vec<String> = groups
-            .values()
-            .map(|(privs, obj, from)| {
-                let names: BTreeSet<&str> = privs
-                    .iter()
-                    .map(|p| p.split(' ').next().unwrap_or(p))
-                    .collect();
-                format!(
-                    "REVOKE {} ON {obj} FROM {from};",
-                    names.into_iter().collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect();
-        out.push(
-            Finding::new(
-                CheckId::PrivExcess,
-                Severity::Medium,
-                resource,
-                format!(
-                    "account {} holds {} grant(s) beyond the manifest's needs",
-                    p.user,
-                    evidence.len()
-                ),
-                remedy.join(" "),
-            )
-            .with_evidence(evidence),
-        );
+        let grant = Grant::new(&obj, how(p, &h.grantee), &h.privilege)
+            .fix(sql::revoke(&h.privilege, &obj, &revoke_from(p, &h.grantee)))
+            .column(h.column.as_deref().map(crate::needs::ident));
+        excess.grant(match h.column {
+            Some(_) => grant,
+            None => grant.needing_only(column_needs(h)),
+        });
     }
 
     // Blanket and destructive powers: ownership, predefined data roles, role attributes.
-    let mut blanket = Vec::new();
-    let mut remedy = Vec::new();
     for o in &p.owned {
         let holder = if o.owner == p.user {
             "directly".to_owned()
         } else {
             how(p, &o.owner)
         };
-        blanket.push(format!(
-            "owns {} ({holder}): can ALTER, DROP and GRANT on it",
-            object(o.kind, &o.schema, &o.name)
-        ));
-        remedy.push(format!(
-            "ALTER {} {} OWNER TO <a migration role>;",
-            o.kind.keyword(),
-            qualified(&o.schema, &o.name)
-        ));
+        excess.power(
+            format!(
+                "owns {} ({holder}): can ALTER, DROP and GRANT on it",
+                object(o.kind, &o.schema, &o.name)
+            ),
+            [Fix::statement(format!(
+                "ALTER {} {} OWNER TO <a migration role>;",
+                o.kind.keyword(),
+                qualified(&o.schema, &o.name)
+            ))],
+        );
     }
     for r in &p.roles {
-        if BLANKET_DATA.contains(&r.name.as_str()) {
-            blanket.push(format!(
-                "member of {} (through {}): every table in every schema",
-                r.name,
-                r.path.join(" → ")
-            ));
-            remedy.push(format!(
+        let revoke = || {
+            Fix::statement(format!(
                 "REVOKE {} FROM {};",
                 crate::needs::ident(&r.path[0]),
                 crate::needs::ident(&p.user)
-            ));
+            ))
+        };
+        if BLANKET_DATA.contains(&r.name.as_str()) {
+            excess.power(
+                format!(
+                    "member of {} (through {}): every table in every schema",
+                    r.name,
+                    r.path.join(" → ")
+                ),
+                [revoke()],
+            );
         } else if r.name.starts_with("pg_")
             && r.name != "pg_database_owner"
             && !SUPERUSER_EQUIVALENT.contains(&r.name.as_str())
         {
-            blanket.push(format!(
-                "member of predefined role {} (through {})",
-                r.name,
-                r.path.join(" → ")
-            ));
-            remedy.push(format!(
-                "REVOKE {} FROM {};",
-                crate::needs::ident(&r.path[0]),
-                crate::needs::ident(&p.user)
-            ));
+            excess.power(
+                format!(
+                    "member of predefined role {} (through {})",
+                    r.name,
+                    r.path.join(" → ")
+                ),
+                [revoke()],
+            );
         }
     }
-    let attrs = |holder: String, a: &crate::inspect::Attributes, blanket: &mut Vec<String>| {
+    let mut attrs = |holder: String, a: &crate::inspect::Attributes| {
         for name in a.names() {
             if matches!(name, "CREATEDB" | "REPLICATION" | "BYPASSRLS") {
-                blanket.push(format!("{holder} has {name}"));
+                excess.power(
+                    format!("{holder} has {name}"),
+                    [Fix::statement(
+                        "ALTER ROLE … NOCREATEDB NOREPLICATION NOBYPASSRLS;",
+                    )],
+                );
             }
         }
     };
-    attrs(format!("account {}", p.user), &p.attributes, &mut blanket);
+    attrs(format!("account {}", p.user), &p.attributes);
     for r in &p.roles {
         attrs(
             format!("role {} (through {})", r.name, r.path.join(" → ")),
             &r.attributes,
-            &mut blanket,
         );
     }
-    if !blanket.is_empty() {
-        if blanket.iter().any(|b| b.contains(" has ")) {
-            remedy.push("ALTER ROLE … NOCREATEDB NOREPLICATION NOBYPASSRLS;".into());
-        }
-        out.push(
-            Finding::new(
-                CheckId::PrivExcess,
-                Severity::High,
-                resource,
-                format!(
-                    "account {} holds blanket or destructive powers beyond the manifest's needs",
-                    p.user
-                ),
-                remedy.join(" "),
-            )
-            .with_evidence(blanket),
-        );
-    }
+    out.extend(excess.findings(resource, &p.user));
 }
 
 /// Whether the account holds each thing the needs ask for, in core's words: what grants a
@@ -400,12 +313,7 @@ fn need_checks(p: &Posture) -> Vec<NeedCheck> {
                 NeedState::Granted => attache_core::NeedState::Granted,
                 NeedState::Missing => attache_core::NeedState::not_granted(
                     &what,
-                    Some(Fix::new(
-                        "GRANT ",
-                        privilege,
-                        ", ",
-                        format!(" ON {obj} TO {user};"),
-                    )),
+                    Some(sql::grant(privilege, &obj, &user)),
                 ),
                 NeedState::NoObject => {
                     attache_core::NeedState::no_object(&obj, item.column.as_deref())
@@ -472,6 +380,7 @@ pub fn account(p: &Posture) -> Account {
 mod tests {
     use super::*;
     use crate::inspect::{Attributes, NeedItem, Owned, ReachedRole};
+    use attache_core::{CheckId, Severity};
     use attache_testkit::unit::{self, Case};
 
     fn item(
@@ -552,10 +461,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn exactly_the_needs_is_clean() {
-        assert!(Posture::base().judged().is_empty());
-    }
+    attache_testkit::case_tests!(Posture);
 
     #[test]
     fn excess_names_how_it_is_held() {

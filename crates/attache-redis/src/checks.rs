@@ -176,10 +176,7 @@ fn judge_rules(resource: &str, user: &str, rules: &AclRules, w: &Wanted, out: &m
         if cs.is_everything() {
             superuser = true;
             out.push(
-                Finding::new(
-                    CheckId::PrivSuperuser,
-                    Severity::Critical,
-                    resource,
+                Finding::superuser(resource,
                     format!(
                         "account {user} may run every command (+@all){label}, ACL SETUSER and CONFIG SET included: it is an administrator"
                     ),
@@ -203,10 +200,7 @@ fn judge_rules(resource: &str, user: &str, rules: &AclRules, w: &Wanted, out: &m
             .iter()
             .any(|e| excess.contains(*e))
         {
-            out.push(Finding::new(
-                CheckId::PrivRoleAdmin,
-                Severity::High,
-                resource,
+            out.push(Finding::role_admin(resource,
                 format!("account {user} may create users and change their rules{label}, its own included"),
                 format!("ACL SETUSER {user} -acl"),
             ));
@@ -467,9 +461,7 @@ fn judge_probes(resource: &str, p: &Posture, w: &Wanted, out: &mut Vec<Finding>)
     let excess = allowed(Purpose::Excess);
     if let Some(setuser) = excess.iter().find(|x| x.entry == "acl|setuser") {
         out.push(
-            Finding::new(
-                CheckId::PrivRoleAdmin,
-                Severity::High,
+            Finding::role_admin(
                 resource,
                 format!("account {user} may create users and change their rules, its own included"),
                 format!("ACL SETUSER {user} -acl"),

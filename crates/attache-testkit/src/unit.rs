@@ -18,7 +18,7 @@ pub fn judge<K: Kind>(posture: &K::Posture) -> Vec<Finding> {
 
 /// A kind's posture in its unit tests: a base that holds exactly the needs, changed one way per
 /// case, and judged as an audit judges it.
-pub trait Case: Clone + Sized {
+pub trait Case: Clone + Sized + attache_core::Posture {
     /// The kind it is the posture of.
     type Kind: Kind<Posture = Self>;
 
@@ -41,6 +41,36 @@ pub trait Case: Clone + Sized {
     fn verdict(&self) -> Vec<(CheckId, Severity)> {
         checks(&self.judged())
     }
+}
+
+/// The promises every [`Case`] keeps: the base holds exactly the needs, so it judges clean and
+/// its account model says every need is granted; judging twice gives the same findings.
+pub fn assert_base_is_clean<C: Case>() {
+    let base = C::base();
+    let findings = base.judged();
+    assert!(findings.is_empty(), "the base judges clean: {findings:#?}");
+    assert_eq!(base.judged(), findings, "judging is deterministic");
+    let account = base.account();
+    for need in &account.needs {
+        assert_eq!(
+            need.state,
+            attache_core::NeedState::Granted,
+            "the base holds {}",
+            need.what
+        );
+    }
+}
+
+/// The tests every [`Case`] runs, written once: `attache_testkit::case_tests!(Posture);` in a
+/// kind's checks tests.
+#[macro_export]
+macro_rules! case_tests {
+    ($case:ty) => {
+        #[test]
+        fn exactly_the_needs_is_clean() {
+            $crate::unit::assert_base_is_clean::<$case>();
+        }
+    };
 }
 
 /// What `attache grants` writes to create `account` holding `needs` (each in the kind's own
