@@ -683,4 +683,75 @@ mod tests {
         assert_eq!(json["user"], "app");
         assert!(json["privileges"][0].is_string());
     }
+
+    #[test]
+    fn excess_groups_by_object_and_way_held_and_drops_columns_the_table_grant_covers() {
+        let revoke = |word: &str| Fix::new("REVOKE ", word, ", ", " ON t FROM app;");
+        let mut excess = Excess::default();
+        excess.grant(Grant::new("t", "directly", "SELECT").fix(revoke("SELECT")));
+        excess.grant(
+            Grant::new("t", "directly", "SELECT")
+                .column(Some("email".into()))
+                .fix(revoke("SELECT (email)")),
+        );
+        excess.grant(Grant::new("t", "directly", "DELETE").fix(revoke("DELETE")));
+        excess.grant(
+            Grant::new("u", "through role rw", "UPDATE")
+                .needing_only(vec!["name".into()])
+                .fix(Fix::statement("REVOKE UPDATE ON u FROM rw;")),
+        );
+        let f = excess.findings("db", "app");
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].check, f[0].severity),
+            (CheckId::PrivExcess, Severity::Medium)
+        );
+        assert_eq!(
+            f[0].message,
+            "account app holds 2 grant(s) beyond the manifest's needs"
+        );
+        assert_eq!(
+            f[0].evidence,
+            [
+                "DELETE, SELECT on t (directly)",
+                "UPDATE on all columns (needs only name) on u (through role rw)"
+            ]
+        );
+        assert_eq!(
+            f[0].remedy,
+            "REVOKE SELECT, DELETE ON t FROM app; REVOKE UPDATE ON u FROM rw;"
+        );
+    }
+
+    #[test]
+    fn blanket_grants_and_powers_are_one_high_finding_and_statements_never_merge() {
+        let mut excess = Excess::default();
+        assert!(excess.is_empty());
+        excess.grant(Grant::new("*.*", "directly", "DROP").blanket(true));
+        excess.power("owns t", [Fix::statement("ALTER TABLE t OWNER TO m;")]);
+        excess.power(
+            "has CREATEDB",
+            [Fix::statement("ALTER ROLE app NOCREATEDB;")],
+        );
+        excess.power(
+            "role r has CREATEDB",
+            [Fix::statement("ALTER ROLE app NOCREATEDB;")],
+        );
+        let f = excess.findings("db", "app");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::High);
+        assert_eq!(
+            f[0].evidence,
+            [
+                "DROP on *.* (directly)",
+                "owns t",
+                "has CREATEDB",
+                "role r has CREATEDB"
+            ]
+        );
+        assert_eq!(
+            f[0].remedy,
+            "ALTER TABLE t OWNER TO m; ALTER ROLE app NOCREATEDB;"
+        );
+    }
 }
