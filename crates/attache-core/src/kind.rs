@@ -494,8 +494,8 @@ fn credential_findings(resource: &str, binding: &impl Binding, surface: &Surface
     out
 }
 
-/// `cred-empty` for a login over TCP that succeeded with no password and no client
-/// certificate, unless the kind already said so while connecting.
+/// `cred-empty` for a login over TCP that succeeded with no password (none, or an empty one)
+/// and no client certificate, unless the kind already said so while connecting.
 fn no_credential_finding(
     resource: &str,
     binding: &impl Binding,
@@ -505,7 +505,8 @@ fn no_credential_finding(
     let transport = binding.transport();
     let tcp = matches!(transport.host.value, Host::Tcp(_));
     let said = so_far.iter().any(|f| f.check == CheckId::CredEmpty);
-    if !tcp || said || binding.password().is_some() || transport.tls.identity.is_some() {
+    let password = binding.password().is_some_and(|p| !p.value.is_empty());
+    if !tcp || said || password || transport.tls.identity.is_some() {
         return None;
     }
     let who = match binding.user() {

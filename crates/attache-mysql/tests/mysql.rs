@@ -302,6 +302,19 @@ async fn empty_password_is_cred_empty() {
         err.findings().iter().any(|f| f.check == CheckId::CredEmpty),
         "{err}"
     );
+
+    // An empty password file is no password either.
+    let dir = tempfile::tempdir().unwrap();
+    let env = DB.env_with_password_file(&account, dir.path());
+    let report = DB.check::<Mysql>("warn", &env).await.report;
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| (f.check, f.severity) == (CheckId::CredEmpty, Severity::Critical)),
+        "cred-empty with an empty password file: {:#?}",
+        report.findings
+    );
 }
 
 #[tokio::test]
