@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use attache::Severity;
@@ -29,6 +30,20 @@ pub(crate) enum Command {
     Grants(GrantsArgs),
     /// Print the page of a check: what it finds, why it matters, how to fix it.
     Explain(ExplainArgs),
+    /// Audit, then run PROGRAM only if the audit passes: the gate for an app in any language.
+    ///
+    /// On a pass, attache replaces itself with PROGRAM (same pid, environment unchanged), so
+    /// PROGRAM's exit status is the exit status. On a fail, the findings go to stderr and the
+    /// exit status is 1; PROGRAM never starts. With --watch, PROGRAM runs as a child instead:
+    /// signals are forwarded to it, and each binding change that passes the checks sends it
+    /// --signal. Exit status 2 for a usage or manifest error.
+    Exec(ExecArgs),
+    /// Print a shell completion script for attache.
+    ///
+    /// For example: `attache completions bash > /etc/bash_completion.d/attache`.
+    Completions(CompletionsArgs),
+    /// Print attache's manual page (roff), for `man -l -` or a man directory.
+    Man,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +72,10 @@ pub(crate) enum Format {
     Table,
     /// `{"version":1,"findings":[…],"resources":[…]}`, sorted and stable.
     Json,
+    /// SARIF 2.1.0 for code-scanning dashboards; results point at the manifest's lines.
+    Sarif,
+    /// One self-contained HTML page for people (no script, nothing loaded from elsewhere).
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,6 +103,44 @@ pub(crate) enum GrantsFormat {
     Sql,
     /// `{"version":1,"provisions":[{resource,kind,account,language,statements,notes}]}`.
     Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExecArgs {
+    /// The manifest.
+    #[arg(long, default_value = "attache.toml", value_name = "PATH")]
+    pub(crate) manifest: PathBuf,
+    /// Read KEY=VALUE lines from this file for the audit; PROGRAM's environment is unchanged.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) env_file: Option<PathBuf>,
+    /// Do not run PROGRAM when a finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_severity)]
+    pub(crate) fail_on: Severity,
+    /// Run PROGRAM as a child, forward signals to it, and signal it on each binding change
+    /// that passes the checks (a change that fails is reported and not signalled).
+    #[arg(long)]
+    pub(crate) watch: bool,
+    /// The signal --watch sends on a passing change: a name (`HUP`, `SIGUSR1`) or a number.
+    #[arg(long, value_name = "SIGNAL", default_value = "HUP", requires = "watch")]
+    pub(crate) signal: String,
+    /// How often --watch reads the bindings again.
+    #[arg(long, value_name = "DURATION", default_value = "1s", requires = "watch", value_parser = parse_duration)]
+    pub(crate) poll: std::time::Duration,
+    /// The program to run and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "PROGRAM")]
+    pub(crate) program: Vec<OsString>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration such as 1s or 500ms: {e}"))
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Args)]

@@ -35,12 +35,19 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    let on_done = |r: &ResourceReport| progress(Progress::Checked(r));
-    let report = runtime.block_on(settings.registry.audit(
-        &settings.manifest,
-        &settings.env,
-        &on_done,
-    ));
+    let report = runtime.block_on(check(settings, progress));
     progress(Progress::Finished(started.elapsed()));
     Ok(report)
+}
+
+/// The audit itself, on the caller's runtime: `progress` hears each resource as it is checked.
+pub(crate) async fn check(
+    settings: &AuditSettings,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Report {
+    let on_done = |r: &ResourceReport| progress(Progress::Checked(r));
+    settings
+        .registry
+        .audit(&settings.manifest, &settings.env, &on_done)
+        .await
 }

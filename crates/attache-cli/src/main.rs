@@ -5,16 +5,20 @@
 //!    manifest is loaded and validated, `--env-file` and `--password-file` are read,
 //!    `--resource` is checked, colour and progress are decided. Anything wrong is a
 //!    `UsageError` naming the file or field, before any command runs.
-//! 3. **Command** ([`mod@audit`], [`mod@grants`], [`mod@explain`]): settings in, a report out (the
-//!    library's `Report`, a `GrantsReport`, an `Explanation`), printing nothing.
-//! 4. **Renderer** ([`render`]): views over that report (the audit's table and JSON, the
-//!    statements and their JSON, the explain text), data to stdout, diagnostics to stderr.
+//! 3. **Command** ([`mod@audit`], [`mod@grants`], [`mod@explain`], [`mod@exec`]): settings in, a
+//!    report out (the library's `Report`, a `GrantsReport`, an `Explanation`), printing nothing.
+//!    `exec` is the one command that goes on after its report: it runs the program it gates.
+//! 4. **Renderer** ([`render`]): views over that report (the audit's table, JSON, SARIF and
+//!    HTML, the statements and their JSON, the explain text), data to stdout, diagnostics to
+//!    stderr. `completions` and `man` render the command line itself.
 //! 5. **Exit** (here): the one place that writes errors (`attache: …` on stderr), lets a closed
 //!    stdout end the output quietly, and sets the exit status: 0; 1 when an audit has a finding
-//!    at or above `--fail-on`; 2 for a usage, manifest or write error.
+//!    at or above `--fail-on`; 2 for a usage, manifest or write error; `exec`'s program's own
+//!    status once it runs.
 
 mod args;
 mod audit;
+mod exec;
 mod explain;
 mod grants;
 mod render;
@@ -24,7 +28,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use args::{Command, Format, GrantsFormat};
-use settings::{AuditSettings, ExplainSettings, GrantsSettings};
+use settings::{AuditSettings, ExecSettings, ExplainSettings, GrantsSettings};
 
 fn main() -> ExitCode {
     let args = <args::Args as clap::Parser>::parse();
@@ -43,6 +47,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit(AuditSettings::resolve(args)?),
         Command::Grants(args) => grants(GrantsSettings::resolve(args)?),
         Command::Explain(args) => explain(ExplainSettings::resolve(args)?),
+        Command::Exec(args) => exec::run(ExecSettings::resolve(args)?),
+        Command::Completions(args) => {
+            emit("completions", |out| {
+                render::cli::completions(out, args.shell)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            emit("manual page", render::cli::man)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -56,6 +71,8 @@ fn audit(settings: AuditSettings) -> anyhow::Result<ExitCode> {
     emit("report", |out| match settings.format {
         Format::Table => render::audit::table(out, &report, settings.fail_on, settings.color),
         Format::Json => render::audit::json(out, &report),
+        Format::Sarif => render::sarif::log(out, &report, &settings),
+        Format::Html => render::html::page(out, &report, &settings),
     })?;
     Ok(if report.fails(settings.fail_on) {
         ExitCode::from(1)
@@ -82,7 +99,10 @@ fn explain(settings: ExplainSettings) -> anyhow::Result<ExitCode> {
 
 /// Renders a view to stdout. A reader that went away (`attache audit | head`) ends the output
 /// without an error; any other failure to write is one, naming `what` was being written.
-fn emit(what: &str, view: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+pub(crate) fn emit(
+    what: &str,
+    view: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     match view(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
@@ -94,6 +114,6 @@ fn emit(what: &str, view: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyh
 
 /// Renders a diagnostic to stderr. Its own failure has nowhere to be reported, so it is
 /// dropped rather than turned into a panic.
-fn diagnose(view: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
+pub(crate) fn diagnose(view: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     let _ = view(&mut io::stderr().lock());
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use attache::{CheckId, Environment, Manifest, ManifestError, Registry, Secret, Severity};
 
-use crate::args::{AuditArgs, ExplainArgs, Format, GrantsArgs, GrantsFormat};
+use crate::args::{AuditArgs, ExecArgs, ExplainArgs, Format, GrantsArgs, GrantsFormat};
 
 /// Arguments that cannot be resolved: a missing or malformed manifest, an unreadable file, a
 /// name the manifest or the check catalog does not know. Exit status 2.
@@ -84,6 +84,76 @@ impl AuditSettings {
             progress: std::io::stderr().is_terminal(),
         })
     }
+}
+
+/// `attache exec`, resolved.
+pub(crate) struct ExecSettings {
+    /// The audit that gates the program (its format and colour are unused: a failing gate
+    /// prints the table on stderr, without colour).
+    pub(crate) audit: AuditSettings,
+    /// `--env-file`, read again on each poll of `--watch`.
+    pub(crate) env_file: Option<PathBuf>,
+    /// The program and its arguments; never empty.
+    pub(crate) program: Vec<OsString>,
+    /// With `--watch`: the signal a passing change sends, and how often bindings are read.
+    pub(crate) watch: Option<Watch>,
+}
+
+/// How `attache exec --watch` follows the bindings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Watch {
+    /// Sent to the program on each binding change that passes the checks.
+    pub(crate) signal: nix::sys::signal::Signal,
+    /// How often the bindings are read again.
+    pub(crate) poll: std::time::Duration,
+}
+
+impl ExecSettings {
+    pub(crate) fn resolve(args: ExecArgs) -> Result<Self, UsageError> {
+        let watch = if args.watch {
+            Some(Watch {
+                signal: parse_signal(&args.signal)?,
+                poll: args.poll,
+            })
+        } else {
+            None
+        };
+        let audit = AuditSettings::resolve(AuditArgs {
+            manifest: args.manifest,
+            env_file: args.env_file.clone(),
+            format: Format::Table,
+            fail_on: args.fail_on,
+        })?;
+        Ok(ExecSettings {
+            audit: AuditSettings {
+                color: false,
+                ..audit
+            },
+            env_file: args.env_file,
+            program: args.program,
+            watch,
+        })
+    }
+}
+
+/// `HUP`, `SIGHUP`, `hup` or `1`.
+fn parse_signal(text: &str) -> Result<nix::sys::signal::Signal, UsageError> {
+    use nix::sys::signal::Signal;
+    let bad = || {
+        UsageError::new(format!(
+            "--signal `{text}`: not a signal; expected a name such as HUP, USR1, TERM or a number"
+        ))
+    };
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
 }
 
 /// `attache grants`, resolved.
@@ -251,6 +321,17 @@ mod tests {
             Ok(_) => panic!("resolved"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn signals_by_name_or_number() {
+        use nix::sys::signal::Signal;
+        assert_eq!(parse_signal("HUP").unwrap(), Signal::SIGHUP);
+        assert_eq!(parse_signal("sigusr1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("15").unwrap(), Signal::SIGTERM);
+        let message = parse_signal("WAKEUP").unwrap_err().to_string();
+        assert!(message.contains("`WAKEUP`"), "{message}");
+        assert!(parse_signal("999").is_err());
     }
 
     #[test]

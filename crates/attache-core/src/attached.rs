@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use crate::discover::{Environment, discover};
+use crate::discover::Environment;
 use crate::finding::CheckId;
 use crate::kind::{AttachError, Kind, attach_spec, resolve};
 use crate::manifest::{Manifest, ResourceSpec};
@@ -385,13 +385,7 @@ where
 
 /// The fingerprint of what the binding reads now: its contents, or the reason there is none.
 fn fingerprint<K: Kind>(spec: &ResourceSpec, env: &Environment) -> [u8; 32] {
-    match discover(spec, env, K::SURFACE.binding_files) {
-        Ok(input) => input.fingerprint(),
-        Err(finding) => {
-            use sha2::{Digest, Sha256};
-            Sha256::digest(finding.message.as_bytes()).into()
-        }
-    }
+    crate::discover::fingerprint(spec, env, K::SURFACE.binding_files)
 }
 
 async fn watch_loop<K: Kind>(weak: Weak<Inner<K>>)

@@ -165,6 +165,18 @@ fn unquote(v: &str) -> Option<&str> {
     }
 }
 
+/// A fingerprint of what the binding of `spec` reads now: its contents (certificates and
+/// secret files included), or the reason there is none. Equal fingerprints: nothing changed.
+pub fn fingerprint(spec: &ResourceSpec, env: &Environment, kind_files: &[&str]) -> [u8; 32] {
+    match discover(spec, env, kind_files) {
+        Ok(input) => input.fingerprint(),
+        Err(finding) => {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(finding.message.as_bytes()).into()
+        }
+    }
+}
+
 /// Reads the binding of `spec` from `env` (and the files it points to). `kind_files` are the
 /// service-binding files the resource's kind reads beyond [`SERVICE_BINDING_FILES`].
 ///

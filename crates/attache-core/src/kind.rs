@@ -854,6 +854,24 @@ impl Registry {
         Ok(())
     }
 
+    /// A fingerprint of every resource's binding as it reads now (see
+    /// [`discover::fingerprint`](crate::discover::fingerprint)): what `attache exec --watch`
+    /// polls to see that a binding changed.
+    pub fn fingerprint(&self, manifest: &Manifest, env: &Environment) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut all = Sha256::new();
+        for spec in manifest.resources.values() {
+            let files = self.get(&spec.kind).map(|k| k.surface().binding_files);
+            all.update(spec.name.as_bytes());
+            all.update(crate::discover::fingerprint(
+                spec,
+                env,
+                files.unwrap_or(&[]),
+            ));
+        }
+        all.finalize().into()
+    }
+
     /// Audits every resource of the manifest concurrently. `progress` is called as each one
     /// finishes.
     pub async fn audit(

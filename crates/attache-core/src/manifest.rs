@@ -43,6 +43,10 @@ pub struct ResourceSpec {
     pub needs: Vec<String>,
     /// The rules the connection must meet.
     pub policy: Policy,
+    /// The manifest line (1-based) where the resource is declared: its `[resources.<name>]`
+    /// header, for reports that point at the manifest (SARIF). `None` when not parsed from a
+    /// file.
+    pub line: Option<usize>,
 }
 
 impl ResourceSpec {
@@ -54,6 +58,7 @@ impl ResourceSpec {
             env: None,
             needs: Vec::new(),
             policy: Policy::default(),
+            line: None,
         }
     }
 
@@ -194,6 +199,7 @@ impl Manifest {
             )
         })?;
 
+        let lines = resource_lines(text);
         let mut resources = BTreeMap::new();
         for (key, value) in &table {
             if key != "resources" {
@@ -225,8 +231,9 @@ impl Manifest {
                 let Value::Table(spec) = spec else {
                     return Err(err(Some(name), None, "expected a table".into()));
                 };
-                let parsed = parse_resource(name, spec)
+                let mut parsed = parse_resource(name, spec)
                     .map_err(|(field, msg)| err(Some(name), Some(&field), msg))?;
+                parsed.line = lines.get(name.as_str()).copied();
                 resources.insert(name.clone(), parsed);
             }
         }
@@ -237,6 +244,27 @@ impl Manifest {
     pub fn resource(&self, name: &str) -> Option<&ResourceSpec> {
         self.resources.get(name)
     }
+}
+
+/// The line where each resource's name is written under `resources`: the `[resources.db]`
+/// header, or the `db = { … }` key of an inline table.
+fn resource_lines(text: &str) -> BTreeMap<String, usize> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return BTreeMap::new();
+    };
+    let Some(toml::de::DeValue::Table(resources)) = doc
+        .get_ref()
+        .iter()
+        .find(|(key, _)| key.get_ref() == "resources")
+        .map(|(_, value)| value.get_ref())
+    else {
+        return BTreeMap::new();
+    };
+    resources
+        .iter()
+        .map(|(name, _)| (name.get_ref().to_string(), line_of(name.span().start)))
+        .collect()
 }
 
 type FieldError = (String, String);
@@ -402,6 +430,18 @@ pool_size = 4
         assert_eq!(db.policy.connect_timeout, Duration::from_secs(2));
         assert_eq!(db.policy.pool_size, 4);
         assert_eq!(db.policy.reconnect_retries, 3);
+    }
+
+    #[test]
+    fn each_resource_knows_the_line_that_declares_it() {
+        let m = parse(
+            "# comment\n\n[resources.db]\nkind = \"example\"\n[resources.db.policy]\nexcess = \"deny\"\n\n[resources.cache]\nkind = \"example\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.resource("db").unwrap().line, Some(3));
+        assert_eq!(m.resource("cache").unwrap().line, Some(8));
+        let m = parse("[resources]\n\nq = { kind = \"example\" }\n").unwrap();
+        assert_eq!(m.resource("q").unwrap().line, Some(3));
     }
 
     #[test]
