@@ -86,8 +86,8 @@ fn cannot_run(program: &str, err: &std::io::Error) -> ExitCode {
     }
 }
 
-/// The signals forwarded to the child. SIGCHLD, SIGKILL and SIGSTOP are not (the first is the
-/// child's own news, the others cannot be caught).
+/// The signals forwarded to the child's group. Not SIGCHLD (the child's own news), SIGKILL
+/// or SIGSTOP (they cannot be caught), nor SIGTSTP (it keeps its default and stops attache).
 const FORWARDED: &[Signal] = &[
     Signal::SIGHUP,
     Signal::SIGINT,
@@ -97,7 +97,6 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGUSR2,
     Signal::SIGWINCH,
     Signal::SIGCONT,
-    Signal::SIGTSTP,
 ];
 
 /// `--watch`: the program as a child, followed until it exits.

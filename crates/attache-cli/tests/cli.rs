@@ -234,6 +234,223 @@ fn grants_usage_errors_exit_2() {
 }
 
 /// PostgreSQL: the suite, its other dangerous roles, and psql's words in `grants`.
+/// Microsoft's SARIF validator, installed by `scripts/setup` into the workspace's `target/tools`.
+fn sarif_multitool() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/tools/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup, which installs @microsoft/sarif-multitool",
+        path.display()
+    );
+    path
+}
+
+/// The results of `sarif-multitool validate` on `file` at error and warning level.
+fn sarif_problems(file: &std::path::Path) -> Vec<String> {
+    let log = file.with_extension("validation.sarif");
+    let out = std::process::Command::new(sarif_multitool())
+        .arg("validate")
+        .arg(file)
+        .arg("--output")
+        .arg(&log)
+        .args(["--log", "ForceOverwrite"])
+        .output()
+        .expect("run sarif-multitool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&log).expect("the validation log")).unwrap();
+    log["runs"][0]["results"]
+        .as_array()
+        .expect("validation results")
+        .iter()
+        .map(|r| format!("{} {}: {}", r["level"], r["ruleId"], r["message"]))
+        .collect()
+}
+
+#[test]
+fn sarif_is_valid_points_at_each_resource_and_keeps_its_fingerprints() {
+    let server = PgServer::shared();
+    let root = server.login(Shape::Superuser);
+    let needs: Vec<String> = PgServer::NEEDS.iter().map(|n| format!("{n:?}")).collect();
+    let manifest = format!(
+        "# the app's backing services\n\n[resources.db]\nkind = \"postgres\"\nneeds = [{}]\n\n# the cache\n[resources.cache]\nkind = \"redis\"\n[resources.gone]\nkind = \"postgres\"\n",
+        needs.join(", ")
+    );
+    let project = Project::new(BIN, &manifest);
+    // The project is a git work tree whose manifest sits in `deploy/`.
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(project.dir())
+        .status()
+        .expect("git");
+    assert!(git.success());
+    std::fs::create_dir(project.path("deploy")).unwrap();
+    let manifest_path = project.path("deploy/attache.toml");
+    std::fs::rename(project.path("attache.toml"), &manifest_path).unwrap();
+    let pw = root.write_password_file(project.dir());
+    let envs = env([
+        ("DB_URL", root.url_without_password.clone()),
+        ("DB_PASSWORD_FILE", pw.to_string_lossy().into_owned()),
+        (
+            "CACHE_URL",
+            "redis://default:planted-cache-secret@cache.example.com".to_owned(),
+        ),
+    ]);
+    let secrets = [root.password.as_str(), "planted-cache-secret"];
+    let manifest_arg = manifest_path.to_string_lossy().into_owned();
+    let audit = |format: &str| {
+        attache(
+            BIN,
+            &["audit", "--manifest", &manifest_arg, "--format", format],
+            &envs,
+            &secrets,
+        )
+    };
+    let run = audit("sarif");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let file = project.path("attache.sarif");
+    std::fs::write(&file, &run.stdout).unwrap();
+    assert_eq!(sarif_problems(&file), Vec::<String>::new());
+
+    let sarif: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let run0 = &sarif["runs"][0];
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(run0["tool"]["driver"]["name"], "attache");
+    assert_eq!(run0["tool"]["driver"]["version"], env!("CARGO_PKG_VERSION"));
+    let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), CheckId::ALL.len(), "one rule per check");
+    for rule in rules {
+        let help = rule["help"]["markdown"].as_str().unwrap();
+        assert!(help.starts_with(&format!("# {}", rule["id"].as_str().unwrap())));
+        assert!(rule["helpUri"].as_str().unwrap().starts_with("https://"));
+        assert!(rule["properties"]["security-severity"].is_string());
+    }
+
+    // Every finding of the JSON report is a result, at the line of its resource's header.
+    let json = audit("json").json();
+    let findings = json["findings"].as_array().unwrap();
+    let results = run0["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings.len());
+    let line_of = |resource: &str| match resource {
+        "db" => 3,
+        "cache" => 8,
+        "gone" => 10,
+        other => panic!("no resource {other}"),
+    };
+    for (result, finding) in results.iter().zip(findings) {
+        assert_eq!(result["ruleId"], finding["check"]);
+        let resource = finding["resource"].as_str().unwrap();
+        let location = &result["locations"][0]["physicalLocation"];
+        assert_eq!(location["artifactLocation"]["uri"], "deploy/attache.toml");
+        assert_eq!(location["artifactLocation"]["uriBaseId"], "SRCROOT");
+        assert_eq!(
+            location["region"]["startLine"],
+            line_of(resource),
+            "{result}"
+        );
+        let level = match finding["severity"].as_str().unwrap() {
+            "critical" | "high" => "error",
+            "medium" => "warning",
+            _ => "note",
+        };
+        assert_eq!(result["level"], level);
+        assert!(
+            result["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains(finding["message"].as_str().unwrap())
+        );
+    }
+    let checks: Vec<&str> = results
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    for check in [
+        "priv-superuser",
+        "tls-plaintext",
+        "cred-in-env",
+        "binding-missing",
+    ] {
+        assert!(checks.contains(&check), "{check} in {checks:?}");
+    }
+    let base = run0["originalUriBaseIds"]["SRCROOT"]["uri"]
+        .as_str()
+        .unwrap();
+    let root_dir = project.dir().canonicalize().unwrap();
+    assert_eq!(base, format!("file://{}/", root_dir.display()));
+
+    // A second run: the same fingerprints, in the same order.
+    let fingerprints = |v: &serde_json::Value| -> Vec<String> {
+        v["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"]["attacheFinding/v1"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let again: serde_json::Value = serde_json::from_str(&audit("sarif").stdout).unwrap();
+    let first = fingerprints(&sarif);
+    assert_eq!(fingerprints(&again), first);
+    let mut distinct = first.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), first.len(), "one fingerprint per finding");
+}
+
+#[test]
+fn completions_for_each_shell_and_a_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = attache(BIN, &["completions", shell], &[], &[]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        for word in ["audit", "grants", "explain", "exec", "fail-on"] {
+            assert!(run.stdout.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let run = attache(BIN, &["completions", "tcsh"], &[], &[]);
+    assert_eq!(run.code, 2);
+
+    let man = attache(BIN, &["man"], &[], &[]);
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("attache.1");
+    std::fs::write(&page, &man.stdout).unwrap();
+    let out = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man (scripts/setup installs man-db)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(warnings.trim().is_empty(), "man warned: {warnings}");
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "ATTACHE AUDIT",
+        "ATTACHE EXEC",
+        "EXIT STATUS",
+        "--fail-on",
+    ] {
+        assert!(text.contains(section), "the page lacks {section}:\n{text}");
+    }
+}
+
 mod postgres {
     use attache::CheckId;
     use attache_testkit::cli_contract::{Cli, Project, assert_audit_fails_with};
