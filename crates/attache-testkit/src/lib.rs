@@ -29,6 +29,7 @@ mod mysql;
 mod pg;
 mod pki;
 mod proxy;
+mod rabbitmq;
 mod redis;
 mod services;
 mod sys;
@@ -40,4 +41,5 @@ pub use mysql::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlT
 pub use pg::{Account, NEEDS, PgServer, TestAccount};
 pub use pki::{CertProfile, Pki};
 pub use proxy::{MitmProxy, PlaintextServer, StripProxy};
+pub use rabbitmq::{AMQP_NEEDS, RabbitAccount, RabbitOptions, RabbitServer, RabbitTestAccount};
 pub use redis::{REDIS_NEEDS, RedisAccount, RedisOptions, RedisServer, RedisTestAccount};

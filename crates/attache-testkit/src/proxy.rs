@@ -489,8 +489,14 @@ impl fmt::Debug for PlaintextServer {
 }
 
 impl PlaintextServer {
-    /// Starts listening.
+    /// Starts listening; it answers with an error line, as Redis would.
     pub fn start() -> PlaintextServer {
+        PlaintextServer::start_answering(b"-ERR plaintext only (attache-testkit fixture)\r\n")
+    }
+
+    /// Starts listening; it answers every client's first bytes with `answer` (what the
+    /// protocol's plaintext server says), then records what follows.
+    pub fn start_answering(answer: &'static [u8]) -> PlaintextServer {
         let first = Arc::new(Mutex::new(Vec::new()));
         let received = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -502,7 +508,7 @@ impl PlaintextServer {
                 let mut buf = [0u8; 4096];
                 let Ok(n) = stream.read(&mut buf) else { return };
                 lock(&first).extend_from_slice(&buf[..n]);
-                let _ = stream.write_all(b"-ERR plaintext only (attache-testkit fixture)\r\n");
+                let _ = stream.write_all(answer);
                 let mut tap = Tap {
                     inner: &mut stream,
                     sink: &received,

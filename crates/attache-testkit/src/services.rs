@@ -10,9 +10,10 @@ use crate::contract::{
     AsLogin, Decliner, Login, Service, Shape, TlsParams, other_server, set_param,
 };
 use crate::{
-    Account, CertProfile, MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer,
-    MysqlTestAccount, NEEDS, PgServer, Pki, PlaintextServer, REDIS_NEEDS, RedisAccount,
-    RedisOptions, RedisServer, RedisTestAccount, StripProxy, TestAccount,
+    AMQP_NEEDS, Account, CertProfile, MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer,
+    MysqlTestAccount, NEEDS, PgServer, Pki, PlaintextServer, REDIS_NEEDS, RabbitAccount,
+    RabbitOptions, RabbitServer, RabbitTestAccount, RedisAccount, RedisOptions, RedisServer,
+    RedisTestAccount, StripProxy, TestAccount,
 };
 
 use crate::binding_contract::PASSWORD as SAMPLE_PASSWORD;
@@ -50,6 +51,7 @@ macro_rules! login_from {
 login_from!(TestAccount, |a| a.database.clone());
 login_from!(MysqlTestAccount, |a| a.database.clone());
 login_from!(RedisTestAccount, |a| "0".to_owned());
+login_from!(RabbitTestAccount, |a| a.vhost.clone());
 
 /// The service-binding files every kind's test binding has, with `type` and any `extra`.
 fn binding_files(
@@ -375,5 +377,131 @@ impl Service for RedisServer {
     }
     fn decliner() -> Box<dyn Decliner> {
         Box::new(PlaintextServer::start())
+    }
+}
+
+impl Service for RabbitServer {
+    const KIND: &'static str = "amqp";
+    const NEEDS: &'static [&'static str] = AMQP_NEEDS;
+    const TLS_PARAMS: TlsParams = TlsParams {
+        weak: &[
+            ("verify", "verify_none", CheckId::TlsUnverified),
+            ("server_name_indication", "disable", CheckId::TlsUnverified),
+        ],
+        // Plaintext is the scheme, `amqp://` (see `plaintext`).
+        plaintext: ("", ""),
+        ca: "cacertfile",
+        client_cert: ["certfile", "keyfile"],
+    };
+
+    fn sample_url(host: &str, port: u16) -> String {
+        RabbitTestAccount {
+            user: "app".into(),
+            password: SAMPLE_PASSWORD.into(),
+            vhost: "appdb".into(),
+            port,
+            management_port: 15671,
+            ca_path: "/ca.pem".into(),
+        }
+        .url()
+        .replacen("127.0.0.1", host, 1)
+    }
+
+    fn shared() -> &'static Self {
+        RabbitServer::shared()
+    }
+    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
+        RabbitServer::start(pki, cert)
+    }
+    fn other() -> &'static Self {
+        static OTHER: OnceLock<RabbitServer> = OnceLock::new();
+        other_server(&OTHER)
+    }
+    fn client_cert_server() -> &'static Self {
+        static DEMANDING: OnceLock<RabbitServer> = OnceLock::new();
+        DEMANDING.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+            RabbitServer::start_with(
+                Arc::new(Pki::new(&dir)),
+                CertProfile::Valid,
+                RabbitOptions {
+                    require_client_cert: true,
+                },
+            )
+        })
+    }
+    fn pki(&self) -> &Pki {
+        RabbitServer::pki(self)
+    }
+    fn login(&self, shape: Shape) -> Login {
+        self.account(match shape {
+            Shape::LeastPrivileged => RabbitAccount::LeastPrivileged,
+            Shape::Superuser => RabbitAccount::Administrator,
+            Shape::MissingGrant => RabbitAccount::MissingGrant,
+        })
+        .into()
+    }
+    fn marked(&self, marker: &str) -> Login {
+        // The marker is in the vhost's name (`<marker>|<user>`): a vhost exists on one broker
+        // only, so a client that opened it is connected to that broker.
+        let least = self.account(RabbitAccount::LeastPrivileged);
+        let vhost = format!("{marker}|{}", least.user);
+        self.ctl(&["add_vhost", &vhost]);
+        self.ctl(&[
+            "set_permissions",
+            "-p",
+            &vhost,
+            &least.user,
+            "^(orders|orders\\.work)$",
+            "^(orders|orders\\.work)$",
+            "^(orders|orders\\.work)$",
+        ]);
+        self.account_of(&least.user, &least.password, &vhost).into()
+    }
+    fn provisioned(&self, user: &str, password: &str, statements: &[String]) -> Login {
+        // The statements set permissions in the resource's vhost, which the administrator makes.
+        let vhost = format!("v_{user}");
+        self.ctl(&["add_vhost", &vhost]);
+        self.ctl_script(&statements.join("\n"), &[("VHOST", &vhost)]);
+        self.account_of(user, password, &vhost).into()
+    }
+    fn revoke_one(&self, login: &Login) {
+        let vhost = database(login);
+        self.ctl(&[
+            "set_permissions",
+            "-p",
+            vhost,
+            &login.user,
+            "^(orders|orders\\.work)$",
+            "^(orders|orders\\.work)$",
+            "^orders$",
+        ]);
+    }
+    fn grant_extra(&self, login: &Login) {
+        let vhost = database(login);
+        self.ctl(&[
+            "set_permissions",
+            "-p",
+            vhost,
+            &login.user,
+            ".*",
+            "^(orders|orders\\.work)$",
+            "^(orders|orders\\.work)$",
+        ]);
+    }
+    fn demand_client_cert(&self, _login: &Login) {
+        // The whole broker demands one (`fail_if_no_peer_cert`): see `client_cert_server`.
+    }
+    fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
+        binding_files("rabbitmq", login, &[])
+    }
+    fn plaintext(url: &str) -> String {
+        let url = url.replacen("amqps://", "amqp://", 1);
+        url.split_once('?')
+            .map_or(url.clone(), |(u, _)| u.to_owned())
+    }
+    fn decliner() -> Box<dyn Decliner> {
+        // What RabbitMQ answers a client whose first bytes are not AMQP's: its protocol header.
+        Box::new(PlaintextServer::start_answering(b"AMQP\x00\x00\x09\x01"))
     }
 }
