@@ -90,6 +90,29 @@ pub mod redis {
     }
 }
 
+/// RabbitMQ (AMQP 0-9-1): `kind = "amqp"`.
+#[cfg(feature = "amqp")]
+pub mod amqp {
+    pub use attache_amqp::{Amqp, lapin};
+
+    /// What the app gets: a lapin `Connection` over attache's verify-full TLS, in the
+    /// binding's vhost; open a channel per task.
+    pub type Client = lapin::Connection;
+
+    /// A RabbitMQ resource that can be swapped and rotated while the app runs: `queue.get()`
+    /// gives the current [`Client`].
+    pub type Attached = crate::Attached<Amqp>;
+
+    /// Attaches RabbitMQ resource `name` of `manifest`, reading bindings from the process
+    /// environment.
+    pub async fn attach(
+        manifest: &crate::Manifest,
+        name: &str,
+    ) -> Result<Client, crate::AttachError> {
+        crate::attach::<Amqp>(manifest, name, &crate::Environment::from_process()).await
+    }
+}
+
 /// A registry of every kind this build enabled, for tools that handle any manifest.
 pub fn registry() -> Registry {
     let registry = Registry::new();
@@ -99,5 +122,7 @@ pub fn registry() -> Registry {
     let registry = registry.with::<attache_mysql::Mysql>();
     #[cfg(feature = "redis")]
     let registry = registry.with::<attache_redis::Redis>();
+    #[cfg(feature = "amqp")]
+    let registry = registry.with::<attache_amqp::Amqp>();
     registry
 }
