@@ -730,3 +730,49 @@ mod redis {
         );
     }
 }
+
+mod amqp {
+    use attache::CheckId;
+    use attache_testkit::cli_contract::{Cli, Project, assert_audit_fails_with};
+    use attache_testkit::{RabbitAccount, RabbitServer};
+
+    use super::BIN;
+
+    const CLI: Cli = Cli {
+        bin: BIN,
+        // AMQPS starts with the TLS handshake: a plaintext server fails it.
+        declined: CheckId::Unreachable,
+        // No account but an administrator can read its permission regexes: `priv-unknown`.
+        sees_its_privileges: false,
+    };
+
+    attache_testkit::cli_contract_suite!(RabbitServer, CLI);
+
+    #[test]
+    fn dangerous_accounts_fail_with_their_check() {
+        let server = RabbitServer::shared();
+        let project = Project::of::<RabbitServer>(BIN);
+        for (case, check) in [
+            (RabbitAccount::Monitoring, CheckId::PrivExcess),
+            (RabbitAccount::WidePermissions, CheckId::PrivExcess),
+        ] {
+            assert_audit_fails_with(&project, &server.account(case), check);
+        }
+    }
+
+    #[test]
+    fn grants_put_rabbitmqctl_commands_on_stdout() {
+        let project = Project::of::<RabbitServer>(BIN);
+        let run = project.grants(&["--account", "orders-app"], &[], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(
+            lines.iter().all(|l| l.starts_with("rabbitmqctl ")),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains(
+            "set_permissions -p \"${VHOST:?set VHOST to the binding's vhost}\" 'orders-app' '^(orders|orders\\.work)$'"
+        ), "{}", run.stdout);
+    }
+}
