@@ -71,10 +71,7 @@ impl AmqpBinding {
 
     /// The broker's DNS name or IP address (an AMQP binding never names a unix socket).
     pub fn host(&self) -> &str {
-        match &self.common.transport.host.value {
-            Host::Tcp(h) => h,
-            Host::Socket(_) => unreachable!("parse refuses unix sockets"),
-        }
+        self.common.transport.tcp_host()
     }
 
     /// The name the broker's certificate must be valid for.
@@ -190,33 +187,12 @@ impl Binding for AmqpBinding {
             None => Sourced::new("/".to_owned(), Source::Default),
         };
         let user = params.value("user").cloned();
-        if !tls_on.value {
-            let tls_words: Vec<&str> = [
-                "cacertfile",
-                "certfile",
-                "keyfile",
-                "verify",
-                "server_name_indication",
-            ]
-            .into_iter()
-            .filter(|p| params.get(p).is_some())
-            .chain(
-                ["ca.crt", "tls.crt", "tls.key"]
-                    .into_iter()
-                    .filter(|f| input.files.contains_key(*f)),
-            )
-            .collect();
-            if !tls_words.is_empty() {
-                return Err(input.invalid(
-                    "URL",
-                    &tls_on.source,
-                    format!(
-                        "the binding asks for plaintext (amqp://) yet sets {}; use amqps://",
-                        tls_words.join(", ")
-                    ),
-                ));
-            }
-        }
+        input.refuse_tls_in_plaintext(
+            &params,
+            &tls_on.clone().map(|on| !on),
+            &PARAMETERS[..5],
+            "use amqps://",
+        )?;
         Ok(AmqpBinding {
             port,
             user,
@@ -232,19 +208,13 @@ impl Binding for AmqpBinding {
     }
     fn target(&self) -> String {
         let scheme = if self.plaintext() { "amqp" } else { "amqps" };
-        let user = self
-            .user
-            .as_ref()
-            .map(|u| format!("{}@", u.value))
-            .unwrap_or_default();
         let vhost = percent_encoding::utf8_percent_encode(
             &self.vhost.value,
             percent_encoding::NON_ALPHANUMERIC,
         );
-        format!(
-            "{scheme}://{user}{}:{}/{vhost}",
-            self.common.transport.host.value, self.port.value
-        )
+        self.common
+            .transport
+            .target(scheme, self.user(), self.port.value, &vhost.to_string())
     }
     fn user(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.value.as_str())

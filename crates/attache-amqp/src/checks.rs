@@ -8,8 +8,8 @@ use attache_core::{Account, Excess, Finding, Fix, Grant, NeedCheck, NeedState, P
 use serde::Serialize;
 
 use crate::inspect::{Answer, Posture, Tags};
-use crate::needs::{Need, Verb, exactly};
-use crate::provision::quote;
+use crate::needs::{Need, Verb};
+use crate::provision::{permissions, quote};
 
 /// What the management API lets each tag do, for the evidence.
 fn tag_power(tag: &str) -> &'static str {
@@ -27,23 +27,11 @@ fn tag_power(tag: &str) -> &'static str {
 /// The `set_permissions` that grants exactly the needs' names in `vhost` (it also takes away
 /// whatever reaches beyond them).
 fn exact_permissions(user: &str, vhost: &str, needs: &[Need]) -> String {
-    let regex = |verb: Verb| {
-        let names: Vec<&str> = needs
-            .iter()
-            .filter_map(|n| match n {
-                Need::Resource { verb: v, name, .. } if *v == verb => Some(name.as_str()),
-                _ => None,
-            })
-            .collect();
-        quote(&exactly(&names))
-    };
+    let [configure, write, read] = permissions(needs);
     format!(
-        "rabbitmqctl set_permissions -p {} {} {} {} {}",
+        "rabbitmqctl set_permissions -p {} {} {configure} {write} {read}",
         quote(vhost),
-        quote(user),
-        regex(Verb::Configure),
-        regex(Verb::Write),
-        regex(Verb::Read)
+        quote(user)
     )
 }
 

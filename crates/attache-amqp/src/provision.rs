@@ -30,22 +30,9 @@ pub fn provision(request: &ProvisionRequest<'_, Amqp>) -> Provision {
         format!("rabbitmqctl add_user {account} {password}"),
         format!("rabbitmqctl set_user_tags {account}"),
     ];
-    let regex = |verb: Verb| {
-        let names: Vec<&str> = request
-            .needs
-            .iter()
-            .filter_map(|n| match n {
-                Need::Resource { verb: v, name, .. } if *v == verb => Some(name.as_str()),
-                _ => None,
-            })
-            .collect();
-        quote(&exactly(&names))
-    };
+    let [configure, write, read] = permissions(request.needs);
     statements.push(format!(
-        "rabbitmqctl set_permissions -p {VHOST_PARAMETER} {account} {} {} {}",
-        regex(Verb::Configure),
-        regex(Verb::Write),
-        regex(Verb::Read)
+        "rabbitmqctl set_permissions -p {VHOST_PARAMETER} {account} {configure} {write} {read}"
     ));
     let mut exchanges: Vec<&str> = request
         .needs
@@ -99,6 +86,20 @@ pub fn provision(request: &ProvisionRequest<'_, Amqp>) -> Provision {
             "no topic permission on an exchange means every routing key is allowed on it: the set_topic_permissions lines above narrow only the exchanges they name".into(),
         ],
     )
+}
+
+/// The configure, write and read regexes for exactly the needs' names, quoted for the shell.
+pub fn permissions(needs: &[Need]) -> [String; 3] {
+    Verb::ALL.map(|verb| {
+        let names: Vec<&str> = needs
+            .iter()
+            .filter_map(|n| match n {
+                Need::Resource { verb: v, name, .. } if *v == verb => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        quote(&exactly(&names))
+    })
 }
 
 /// An argument as a POSIX shell reads it: in single quotes, each `'` written `'\''`.

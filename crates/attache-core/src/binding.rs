@@ -448,6 +448,43 @@ pub struct TlsModes {
 }
 
 impl BindingInput {
+    /// Refuses a binding that asks for plaintext (`plaintext`, from `source`, e.g. the scheme)
+    /// yet sets TLS material or settings: any of `params`' `tls_params` or a service binding's
+    /// `ca.crt`, `tls.crt`, `tls.key`. A contradiction is never resolved either way; `fix` says
+    /// which URL to write instead.
+    pub fn refuse_tls_in_plaintext(
+        &self,
+        params: &Params,
+        plaintext: &Sourced<bool>,
+        tls_params: &[&str],
+        fix: &str,
+    ) -> Result<(), Finding> {
+        if !plaintext.value {
+            return Ok(());
+        }
+        let set: Vec<&str> = tls_params
+            .iter()
+            .copied()
+            .filter(|p| params.get(p).is_some())
+            .chain(
+                ["ca.crt", "tls.crt", "tls.key"]
+                    .into_iter()
+                    .filter(|f| self.files.contains_key(*f)),
+            )
+            .collect();
+        if set.is_empty() {
+            return Ok(());
+        }
+        Err(self.invalid(
+            "URL",
+            &plaintext.source,
+            format!(
+                "the binding asks for plaintext yet sets {}; {fix}",
+                set.join(", ")
+            ),
+        ))
+    }
+
     /// The URL as given (trimmed), with its source, for a kind that reads more than one syntax.
     pub fn url_text(&self) -> Option<(&str, &Source)> {
         self.url

@@ -86,6 +86,21 @@ impl Transport {
         matches!(self.host.value, Host::Socket(_))
             || self.asks.iter().any(|a| a.mode == TlsMode::Plaintext)
     }
+
+    /// The DNS name or IP address, for a kind whose bindings never name a unix socket (its
+    /// parser refuses them); `""` for a socket.
+    pub fn tcp_host(&self) -> &str {
+        match &self.host.value {
+            Host::Tcp(h) => h,
+            Host::Socket(_) => "",
+        }
+    }
+
+    /// `scheme://[user@]host:port/path`, the target a kind with a URL reports (no secret).
+    pub fn target(&self, scheme: &str, user: Option<&str>, port: u16, path: &str) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        format!("{scheme}://{user}{}:{port}/{path}", self.host.value)
+    }
 }
 
 /// How a kind tells users to fix its TLS settings, in the kind's own words. Core writes the

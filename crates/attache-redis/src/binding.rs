@@ -60,10 +60,7 @@ impl RedisBinding {
 
     /// The server's DNS name or IP address (a Redis binding never names a unix socket).
     pub fn host(&self) -> &str {
-        match &self.common.transport.host.value {
-            Host::Tcp(h) => h,
-            Host::Socket(_) => unreachable!("parse refuses unix sockets"),
-        }
+        self.common.transport.tcp_host()
     }
 
     /// Whether the binding asks for plaintext (`redis://`, `ssl` = `false`).
@@ -190,28 +187,12 @@ impl Binding for RedisBinding {
         };
         let user = params.value("user").cloned();
 
-        if !tls_on.value {
-            let tls_words: Vec<&str> = PARAMETERS
-                .iter()
-                .copied()
-                .filter(|p| params.get(p).is_some())
-                .chain(
-                    ["ca.crt", "tls.crt", "tls.key"]
-                        .into_iter()
-                        .filter(|f| input.files.contains_key(*f)),
-                )
-                .collect();
-            if !tls_words.is_empty() {
-                return Err(input.invalid(
-                    "URL",
-                    &tls_on.source,
-                    format!(
-                        "the binding asks for plaintext (redis://, ssl=false) yet sets {}; use rediss:// (or ssl=true)",
-                        tls_words.join(", ")
-                    ),
-                ));
-            }
-        }
+        input.refuse_tls_in_plaintext(
+            &params,
+            &tls_on.clone().map(|on| !on),
+            PARAMETERS,
+            "use rediss:// (or ssl=true)",
+        )?;
         Ok(RedisBinding {
             port,
             user,
@@ -229,14 +210,11 @@ impl Binding for RedisBinding {
     }
     fn target(&self) -> String {
         let scheme = if self.plaintext() { "redis" } else { "rediss" };
-        let user = self
-            .user
-            .as_ref()
-            .map(|u| format!("{}@", u.value))
-            .unwrap_or_default();
-        format!(
-            "{scheme}://{user}{}:{}/{}",
-            self.common.transport.host.value, self.port.value, self.db.value
+        self.common.transport.target(
+            scheme,
+            self.user(),
+            self.port.value,
+            &self.db.value.to_string(),
         )
     }
     fn user(&self) -> Option<&str> {
