@@ -11,7 +11,8 @@
 //! - [`Kind`]: the trait a protocol crate implements, with its [`Surface`] declared as data;
 //!   [`check`] and [`attach`] run the shared flow resolve → connect → inspect → judge → attach;
 //! - [`Attached`]: a resource that can be swapped and rotated while the app runs;
-//! - [`Finding`], [`CheckId`], [`Report`]: the results, each check with its own page.
+//! - [`Finding`], [`CheckId`], [`Report`]: the results, each check with its own page;
+//! - [`scan`]: what a secret looks like, in an environment variable or a line of a file.
 //!
 //! Core knows no protocol: each kind lives in its own crate, and the `attache` crate
 //! re-exports core and every kind the build enables.
@@ -25,6 +26,7 @@ pub mod finding;
 pub mod kind;
 pub mod manifest;
 pub mod report;
+pub mod scan;
 pub mod secret;
 pub mod source;
 pub mod sql;
