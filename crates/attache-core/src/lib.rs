@@ -45,7 +45,10 @@ pub use kind::{
     AttachError, Checked, Connected, Ctx, Kind, Posture, Provision, ProvisionRequest, Registry,
     ResourceReport, attach, check, judge_posture, refuses,
 };
-pub use manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec, TlsRequirement};
+pub use manifest::{
+    ExcessPolicy, Listen, ListenScope, Manifest, ManifestError, Policy, ProcessSpec, Protocol,
+    ResourceSpec, TlsRequirement,
+};
 pub use report::Report;
 pub use secret::Secret;
 pub use source::{Source, Sourced};
