@@ -1,10 +1,10 @@
 //! The app's repository: `cred-in-repo` for the files git tracks in the work tree that holds
 //! the manifest.
 //!
-//! [`scan`] asks git (`git rev-parse --show-toplevel`, then `git ls-files -z` at the top: the
+//! [`scan()`] asks git (`git rev-parse --show-toplevel`, then `git ls-files -z` at the top: the
 //! files in the index, committed or staged) and reads each tracked regular file of the work
 //! tree, skipping symbolic links, submodules, files over [`MAX_FILE`] and binaries (a `NUL` in
-//! their first 8 KiB). Each line is read by [`scan::in_text`](crate::scan::in_text): a value
+//! their first 8 KiB). Each line is read by [`in_text`](crate::scan::in_text): a value
 //! with the shape of a secret anywhere, and in env and configuration files ([`is_config`]) an
 //! assignment to a credential's name. An env file (`.env`, `.env.production`, `prod.env`)
 //! that is tracked at all is reported too, secret or not; a template (`.env.example`,

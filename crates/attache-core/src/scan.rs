@@ -197,14 +197,15 @@ pub fn in_text(text: &str, assignments: bool) -> Vec<Hit> {
                 kind,
                 key,
             });
-        } else if let Some((k, v)) = assignment.filter(|_| assignments) {
-            if credential_name(k) && !is_placeholder(v) {
-                hits.push(Hit {
-                    line: i + 1,
-                    kind: SecretKind::Named,
-                    key,
-                });
-            }
+        } else if let Some((k, v)) = assignment.filter(|_| assignments)
+            && credential_name(k)
+            && !is_placeholder(v)
+        {
+            hits.push(Hit {
+                line: i + 1,
+                kind: SecretKind::Named,
+                key,
+            });
         }
     }
     hits
