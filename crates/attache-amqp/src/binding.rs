@@ -219,6 +219,9 @@ impl Binding for AmqpBinding {
     fn user(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.value.as_str())
     }
+    fn port(&self) -> u16 {
+        self.port.value
+    }
 }
 
 /// Whether `name` is a DNS name a certificate can be valid for.

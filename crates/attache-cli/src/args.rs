@@ -19,8 +19,10 @@ pub(crate) struct Args {
 pub(crate) enum Command {
     /// Connect to every resource of the manifest and report what is unsafe.
     ///
-    /// Exit status: 0 when nothing is at or above --fail-on, 1 when something is, 2 for a usage
-    /// or manifest error.
+    /// When the manifest sits in a git work tree, the files git tracks are read for secrets
+    /// too; with --process, the app's running process is audited as well. Exit status: 0 when
+    /// nothing is at or above --fail-on, 1 when something is, 2 for a usage or manifest error
+    /// (a --process pid that does not exist or cannot be read included).
     Audit(AuditArgs),
     /// Print what an administrator runs to create the least-privileged account for each
     /// resource's needs, in each server's own language.
@@ -60,6 +62,11 @@ pub(crate) struct AuditArgs {
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_severity)]
     pub(crate) fail_on: Severity,
+    /// Also audit the app's running process, read from /proc (Linux; as its user or root): its
+    /// uid and capabilities, its listeners against `[process] listen`, its connections against
+    /// the resources, the files it writes, and the secrets in its whole environment.
+    #[arg(long, value_name = "PID")]
+    pub(crate) process: Option<u32>,
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
@@ -70,7 +77,7 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 pub(crate) enum Format {
     /// A table for people.
     Table,
-    /// `{"version":1,"findings":[…],"resources":[…]}`, sorted and stable.
+    /// `{"version":1,"findings":[…],"resources":[…],"attack_surface":{…}}`, sorted and stable.
     Json,
     /// SARIF 2.1.0 for code-scanning dashboards; results point at the manifest's lines.
     Sarif,

@@ -1,9 +1,11 @@
-//! `attache audit`: the library's audit of every resource of the manifest, as one report.
+//! `attache audit`: the library's audit of every resource of the manifest, as one report; with
+//! `--process`, the library's judgement of the app's process; and the scan of the git work tree
+//! holding the manifest, when there is one.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use attache::{Report, ResourceReport};
+use attache::{Environment, Report, ResourceReport, Secret};
 
 use crate::settings::AuditSettings;
 
@@ -46,8 +48,47 @@ pub(crate) async fn check(
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Report {
     let on_done = |r: &ResourceReport| progress(Progress::Checked(r));
-    settings
+    let mut report = settings
         .registry
         .audit(&settings.manifest, &settings.env, &on_done)
-        .await
+        .await;
+    if let Some(snapshot) = &settings.process {
+        report = report.with_process(judge_process(settings, snapshot));
+    }
+    if settings.repository {
+        let dir = settings.manifest.path.parent().unwrap_or(Path::new("."));
+        if let Some(scan) = attache::repo::scan(dir) {
+            report = report.with_repository(scan);
+        }
+    }
+    report
+}
+
+/// The library's judgement of the process. Its connections are compared with where each
+/// resource's binding points, read from attache's environment and from the process's own
+/// (without its password files, which only the connection would need). A resource's URL
+/// variable that attache's environment holds with the same value was judged by the resource's
+/// checks already.
+fn judge_process(settings: &AuditSettings, snapshot: &attache::Snapshot) -> attache::ProcessAudit {
+    let manifest = &settings.manifest;
+    let theirs = Environment::from_pairs(
+        snapshot
+            .environment
+            .iter()
+            .filter(|(name, _)| !name.ends_with(attache::discover::vars::PASSWORD_FILE_SUFFIX))
+            .map(|(name, value)| (name.clone(), value.expose_secret().to_owned())),
+    );
+    let mut endpoints = settings.registry.endpoints(manifest, &settings.env);
+    endpoints.extend(settings.registry.endpoints(manifest, &theirs));
+    endpoints.sort();
+    endpoints.dedup();
+    let url_vars: Vec<String> = manifest.resources.values().map(|r| r.url_var()).collect();
+    let reported = |name: &str, value: &Secret| {
+        url_vars.iter().any(|v| v == name)
+            && settings
+                .env
+                .get(name)
+                .is_some_and(|ours| ours.value == value.expose_secret())
+    };
+    attache::process::judge(snapshot, manifest, &endpoints, &reported)
 }

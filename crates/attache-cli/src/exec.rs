@@ -232,6 +232,8 @@ fn fresh_audit(settings: &ExecSettings) -> anyhow::Result<AuditSettings> {
         fail_on: settings.audit.fail_on,
         color: false,
         progress: false,
+        process: None,
+        repository: false,
     })
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Everything that reads a file, the environment or the terminal happens here: the manifest is
 //! loaded and validated against the kinds this build knows, `--env-file` and `--password-file`
-//! are read, `--resource` is checked against the manifest, colour and progress are decided.
+//! are read, `--process`'s process is read from `/proc`, `--resource` is checked against the
+//! manifest, colour and progress are decided.
 //! A command gets typed settings it cannot misread; anything wrong comes back as one
 //! [`UsageError`] (exit 2) naming the file or field, and nothing has run yet.
 
@@ -11,7 +12,9 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use attache::{CheckId, Environment, Manifest, ManifestError, Registry, Secret, Severity};
+use attache::{
+    CheckId, Environment, Manifest, ManifestError, Registry, Secret, Severity, Snapshot,
+};
 
 use crate::args::{AuditArgs, ExecArgs, ExplainArgs, Format, GrantsArgs, GrantsFormat};
 
@@ -60,6 +63,11 @@ pub(crate) struct AuditSettings {
     pub(crate) color: bool,
     /// Whether to report progress on stderr (stderr is a terminal).
     pub(crate) progress: bool,
+    /// With `--process`: the app's process as `/proc` showed it.
+    pub(crate) process: Option<Snapshot>,
+    /// Whether to read the git work tree holding the manifest for secrets (`audit` does;
+    /// `exec`, which audits again on every binding change, does not).
+    pub(crate) repository: bool,
 }
 
 impl AuditSettings {
@@ -71,10 +79,18 @@ impl AuditSettings {
                 .with_env_file(path)
                 .map_err(|e| UsageError::new(e.to_string()))?;
         }
+        let process = args
+            .process
+            .map(|pid| {
+                Snapshot::read(pid).map_err(|e| UsageError::new(format!("--process {pid}: {e}")))
+            })
+            .transpose()?;
         Ok(AuditSettings {
             registry,
             manifest,
             env,
+            process,
+            repository: true,
             format: args.format,
             fail_on: args.fail_on,
             color: color(
@@ -123,10 +139,12 @@ impl ExecSettings {
             env_file: args.env_file.clone(),
             format: Format::Table,
             fail_on: args.fail_on,
+            process: None,
         })?;
         Ok(ExecSettings {
             audit: AuditSettings {
                 color: false,
+                repository: false,
                 ..audit
             },
             env_file: args.env_file,
@@ -296,6 +314,7 @@ mod tests {
             env_file: None,
             format: Format::Json,
             fail_on: Severity::High,
+            process: None,
         }
     }
 
@@ -386,6 +405,31 @@ mod tests {
         assert_eq!(value.value, "from-the-file");
         assert_eq!(settings.fail_on, Severity::High);
         assert_eq!(settings.format, Format::Json);
+    }
+
+    #[test]
+    fn a_missing_process_names_its_pid() {
+        let (_dir, manifest) = project();
+        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let message = audit_error(AuditArgs {
+            process: Some(pid_max),
+            ..audit_args(manifest.clone())
+        });
+        assert_eq!(
+            message,
+            format!("--process {pid_max}: no process with pid {pid_max}")
+        );
+        let settings = AuditSettings::resolve(AuditArgs {
+            process: Some(std::process::id()),
+            ..audit_args(manifest)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.process.unwrap().pid, std::process::id());
+        assert!(settings.repository);
     }
 
     #[test]

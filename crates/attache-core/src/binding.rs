@@ -40,6 +40,10 @@ pub trait Binding: std::fmt::Debug + Send + Sync + 'static {
     fn target(&self) -> String;
     /// The account's name, if the binding has one.
     fn user(&self) -> Option<&str>;
+    /// The server's TCP port (meaningless when the host is a unix socket): with the host, where
+    /// the app's connections to the resource go, which `attache audit --process` compares with
+    /// the process's connections.
+    fn port(&self) -> u16;
 
     /// Where the binding as a whole came from.
     fn origin(&self) -> Option<&Source> {

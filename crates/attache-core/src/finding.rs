@@ -123,6 +123,18 @@ checks! {
     Unreachable = "unreachable",
     /// The resource refused the credentials.
     AuthFailed = "auth-failed",
+    /// A file the app's repository tracks holds a secret, or an env file is tracked at all.
+    CredInRepo = "cred-in-repo",
+    /// The app's process runs as root, or can become root again.
+    ProcRoot = "proc-root",
+    /// The app's process holds effective capabilities.
+    ProcCapabilities = "proc-capabilities",
+    /// The app's process listens where `[process] listen` does not declare.
+    ProcListenerUndeclared = "proc-listener-undeclared",
+    /// The app's process talks to a peer no resource of the manifest points to.
+    ProcUndeclaredPeer = "proc-undeclared-peer",
+    /// The app's process writes files outside temporary directories.
+    ProcLocalState = "proc-local-state",
 }
 
 impl fmt::Display for CheckId {

@@ -22,6 +22,7 @@ use crate::discover::{Environment, discover};
 use crate::failure::Failure;
 use crate::finding::{CheckId, Finding, Severity};
 use crate::manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec};
+use crate::process::Endpoint;
 use crate::secret::Secret;
 use crate::surface::{DEFAULT_PASSWORDS, Surface};
 use crate::tls::{TlsClient, TlsFacts, expiry_finding};
@@ -227,6 +228,10 @@ pub struct ResourceReport {
     /// A fingerprint of the password, to find one reused across resources.
     #[serde(skip)]
     pub credential: Option<String>,
+    /// Where the binding's secrets sit, each as what it is and where (`the password`,
+    /// `password in env DATABASE_URL`), for the report's attack surface.
+    #[serde(skip)]
+    pub secrets: Vec<(String, String)>,
 }
 
 impl ResourceReport {
@@ -241,6 +246,7 @@ impl ResourceReport {
             account: None,
             findings: Vec::new(),
             credential: None,
+            secrets: Vec::new(),
         }
     }
 }
@@ -313,6 +319,7 @@ async fn check_keeping<K: Kind>(
         .findings
         .extend(credential_findings(&spec.name, &binding, &K::SURFACE));
     report.credential = binding.password().map(|p| p.value.fingerprint());
+    report.secrets = held_secrets(&binding);
     let judged = transport::judge(
         &spec.name,
         binding.transport(),
@@ -432,6 +439,22 @@ async fn check_keeping<K: Kind>(
         },
         kept,
     )
+}
+
+/// Where a binding's secrets sit: its password's source, and every secret file that is not it.
+fn held_secrets(binding: &impl Binding) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let password = binding.password().map(|p| p.source.to_string());
+    if let Some(source) = &password {
+        out.push(("the password".to_owned(), source.clone()));
+    }
+    for path in binding.secret_files() {
+        let location = crate::source::Source::File(path).to_string();
+        if password.as_ref() != Some(&location) {
+            out.push(("a secret file".to_owned(), location));
+        }
+    }
+    out
 }
 
 /// The checks every binding gets, whatever its kind: a password in the environment, a
@@ -721,6 +744,9 @@ pub trait DynKind: Send + Sync {
         account: &str,
         password: Option<&Secret>,
     ) -> Result<Provision, ManifestError>;
+    /// Where the binding of `spec` in `env` points, without connecting: its TCP host and
+    /// port; `None` for a missing or invalid binding or a unix socket.
+    fn endpoint(&self, spec: &ResourceSpec, env: &Environment) -> Option<Endpoint>;
     /// Runs the full check of one resource.
     fn audit<'a>(
         &'a self,
@@ -750,6 +776,18 @@ impl<K: Kind> DynKind for KindOf<K> {
         password: Option<&Secret>,
     ) -> Result<Provision, ManifestError> {
         provision::<K>(&manifest.path, spec, account, password)
+    }
+    fn endpoint(&self, spec: &ResourceSpec, env: &Environment) -> Option<Endpoint> {
+        let input = discover(spec, env, K::SURFACE.binding_files).ok()?;
+        let binding = K::Binding::parse(input).ok()?;
+        match &binding.transport().host.value {
+            Host::Tcp(host) => Some(Endpoint {
+                resource: spec.name.clone(),
+                host: host.clone(),
+                port: binding.port(),
+            }),
+            Host::Socket(_) => None,
+        }
     }
     fn audit<'a>(
         &'a self,
@@ -870,6 +908,16 @@ impl Registry {
             ));
         }
         all.finalize().into()
+    }
+
+    /// Where each resource's binding in `env` points (see [`DynKind::endpoint`]), without
+    /// connecting: what a process's connections are compared with.
+    pub fn endpoints(&self, manifest: &Manifest, env: &Environment) -> Vec<Endpoint> {
+        manifest
+            .resources
+            .values()
+            .filter_map(|spec| self.get(&spec.kind)?.endpoint(spec, env))
+            .collect()
     }
 
     /// Audits every resource of the manifest concurrently. `progress` is called as each one

@@ -11,7 +11,12 @@
 //! - [`Kind`]: the trait a protocol crate implements, with its [`Surface`] declared as data;
 //!   [`check`] and [`attach`] run the shared flow resolve → connect → inspect → judge → attach;
 //! - [`Attached`]: a resource that can be swapped and rotated while the app runs;
-//! - [`Finding`], [`CheckId`], [`Report`]: the results, each check with its own page.
+//! - [`Finding`], [`CheckId`], [`Report`]: the results, each check with its own page, and the
+//!   app's [`AttackSurface`];
+//! - [`process`]: the app's running process read from `/proc` and judged (root,
+//!   capabilities, listeners, peers, local state, the secrets in its environment);
+//!   [`repo`]: the secrets in the files its git repository tracks; [`scan`]: the one detector
+//!   of secrets both use.
 //!
 //! Core knows no protocol: each kind lives in its own crate, and the `attache` crate
 //! re-exports core and every kind the build enables.
@@ -24,7 +29,10 @@ pub mod failure;
 pub mod finding;
 pub mod kind;
 pub mod manifest;
+pub mod process;
+pub mod repo;
 pub mod report;
+pub mod scan;
 pub mod secret;
 pub mod source;
 pub mod sql;
@@ -43,8 +51,13 @@ pub use kind::{
     AttachError, Checked, Connected, Ctx, Kind, Posture, Provision, ProvisionRequest, Registry,
     ResourceReport, attach, check, judge_posture, refuses,
 };
-pub use manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec, TlsRequirement};
-pub use report::Report;
+pub use manifest::{
+    ExcessPolicy, Listen, ListenScope, Manifest, ManifestError, Policy, ProcessSpec, Protocol,
+    ResourceSpec, TlsRequirement,
+};
+pub use process::{Endpoint, ProcessAudit, ProcessError, Snapshot};
+pub use repo::RepoScan;
+pub use report::{AttackSurface, Report};
 pub use secret::Secret;
 pub use source::{Source, Sourced};
 pub use surface::Surface;

@@ -12,7 +12,28 @@
 //! [resources.db.policy]       # optional
 //! excess = "warn"             # or "deny"
 //! connect_timeout = "5s"
+//!
+//! [process]                   # optional: what `attache audit --process PID` holds it to
+//! listen = [8080, "127.0.0.1:9090", "[::1]:9091", "5353/udp"]
 //! ```
+//!
+//! A manifest may hold resources, a `[process]` table, both, or neither.
+//!
+//! `[process] listen` declares the ports the app's process listens on ([`Listen`]), each an
+//! integer or a string `[ADDRESS:]PORT[/tcp|/udp]` (TCP when no protocol is given):
+//!
+//! - a port alone (`8080`, `"8080"`, `"8080/udp"`) declares the port on every address: a
+//!   listener on `0.0.0.0` or `::` is what it allows (factor VII: the process binds a port and
+//!   serves whoever reaches it);
+//! - `"0.0.0.0:8080"`, `"[::]:8080"` or `"*:8080"` say the same thing explicitly;
+//! - a loopback address (`"127.0.0.1:8080"`, `"[::1]:8080"`, `"localhost:8080"`) declares the
+//!   port on loopback only: a listener there on a wildcard or another address is reported on
+//!   its own (`proc-listener-undeclared`, high), since a port meant for this machine is then
+//!   open to the network;
+//! - any other address (`"10.0.0.5:8080"`) declares the port on that address only.
+//!
+//! A process listening on a port no entry declares is `proc-listener-undeclared`; without a
+//! `[process]` table, every listener is.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +49,134 @@ pub struct Manifest {
     pub path: PathBuf,
     /// The resources, by name.
     pub resources: BTreeMap<String, ResourceSpec>,
+    /// The `[process]` table, if the manifest has one.
+    pub process: Option<ProcessSpec>,
+}
+
+/// What the manifest's `[process]` table says about the app's process.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessSpec {
+    /// The ports it may listen on (`listen`), as written.
+    pub listen: Vec<Listen>,
+}
+
+/// One declared listener of `[process] listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Listen {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// Where it may listen.
+    pub scope: ListenScope,
+    /// The port.
+    pub port: u16,
+}
+
+/// Where a declared listener may listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ListenScope {
+    /// Every address: a wildcard bind (`0.0.0.0`, `::`) or any single address.
+    Any,
+    /// Loopback only (`127.0.0.0/8`, `::1`).
+    Loopback,
+    /// This address only.
+    Address(std::net::IpAddr),
+}
+
+/// A transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` or `udp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Listen {
+    /// Whether a socket of `protocol` listening on `address:port` is what this entry declares.
+    /// A wildcard address is allowed by [`ListenScope::Any`] only.
+    pub fn allows(&self, protocol: Protocol, address: std::net::IpAddr, port: u16) -> bool {
+        self.protocol == protocol
+            && self.port == port
+            && match self.scope {
+                ListenScope::Any => true,
+                ListenScope::Loopback => address.is_loopback(),
+                ListenScope::Address(a) => a == address,
+            }
+    }
+
+    /// Parses one entry as the manifest writes it: `8080`, `"127.0.0.1:8080"`,
+    /// `"[::1]:8080/udp"`, …
+    pub fn parse(text: &str) -> Result<Listen, String> {
+        let expected = || {
+            format!(
+                "`{text}` is not a listener; expected a port (8080), ADDRESS:PORT \
+                 (\"127.0.0.1:8080\", \"[::1]:8080\", \"0.0.0.0:8080\"), optionally with /tcp or /udp"
+            )
+        };
+        let (rest, protocol) = match text.rsplit_once('/') {
+            Some((rest, "tcp")) => (rest, Protocol::Tcp),
+            Some((rest, "udp")) => (rest, Protocol::Udp),
+            Some(_) => return Err(expected()),
+            None => (text, Protocol::Tcp),
+        };
+        let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
+            let (host, port) = bracketed.split_once("]:").ok_or_else(expected)?;
+            (Some(host), port)
+        } else {
+            match rest.rsplit_once(':') {
+                Some((host, port)) => (Some(host), port),
+                None => (None, rest),
+            }
+        };
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("`{text}`: the port is not a number from 1 to 65535"))?;
+        let scope = match host {
+            None | Some("*") => ListenScope::Any,
+            Some("localhost") => ListenScope::Loopback,
+            Some(h) => match h.parse::<std::net::IpAddr>().map_err(|_| expected())? {
+                a if a.is_unspecified() => ListenScope::Any,
+                a if a.is_loopback() => ListenScope::Loopback,
+                a => ListenScope::Address(a),
+            },
+        };
+        Ok(Listen {
+            protocol,
+            scope,
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.scope {
+            ListenScope::Any => write!(f, "{}", self.port)?,
+            ListenScope::Loopback => write!(f, "loopback:{}", self.port)?,
+            ListenScope::Address(std::net::IpAddr::V6(a)) => write!(f, "[{a}]:{}", self.port)?,
+            ListenScope::Address(a) => write!(f, "{a}:{}", self.port)?,
+        }
+        write!(f, "/{}", self.protocol)
+    }
 }
 
 /// One resource as the manifest declares it.
@@ -201,12 +350,20 @@ impl Manifest {
 
         let lines = resource_lines(text);
         let mut resources = BTreeMap::new();
+        let mut process = None;
         for (key, value) in &table {
+            if key == "process" {
+                process = Some(
+                    parse_process(value).map_err(|(field, msg)| err(None, Some(&field), msg))?,
+                );
+                continue;
+            }
             if key != "resources" {
                 return Err(err(
                     None,
                     Some(key),
-                    "unknown top-level key; expected only `[resources.<name>]` tables".into(),
+                    "unknown top-level key; expected `[resources.<name>]` tables and `[process]`"
+                        .into(),
                 ));
             }
             let Value::Table(res) = value else {
@@ -237,7 +394,11 @@ impl Manifest {
                 resources.insert(name.clone(), parsed);
             }
         }
-        Ok(Manifest { path, resources })
+        Ok(Manifest {
+            path,
+            resources,
+            process,
+        })
     }
 
     /// The resource called `name`.
@@ -319,6 +480,53 @@ fn parse_resource(name: &str, t: &Table) -> Result<ResourceSpec, FieldError> {
             "missing; expected kind = \"<name>\", one of the kinds this build knows".to_owned(),
         )
     })?;
+    Ok(spec)
+}
+
+fn parse_process(value: &Value) -> Result<ProcessSpec, FieldError> {
+    let Value::Table(t) = value else {
+        return Err(("process".into(), "expected a table `[process]`".into()));
+    };
+    let mut spec = ProcessSpec::default();
+    for (key, value) in t {
+        let field = format!("process.{key}");
+        match key.as_str() {
+            "listen" => {
+                let Value::Array(items) = value else {
+                    return Err((
+                        field,
+                        "expected an array of ports and addresses, e.g. [8080, \"127.0.0.1:9090\"]"
+                            .into(),
+                    ));
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let field = format!("process.listen[{i}]");
+                    let listen = match item {
+                        Value::Integer(n) => u16::try_from(*n)
+                            .ok()
+                            .filter(|p| *p != 0)
+                            .map(|port| Listen {
+                                protocol: Protocol::Tcp,
+                                scope: ListenScope::Any,
+                                port,
+                            })
+                            .ok_or_else(|| {
+                                (field.clone(), "expected a port from 1 to 65535".to_owned())
+                            })?,
+                        Value::String(s) => Listen::parse(s).map_err(|m| (field.clone(), m))?,
+                        _ => {
+                            return Err((
+                                field,
+                                "expected a port (8080) or a string \"ADDRESS:PORT[/udp]\"".into(),
+                            ));
+                        }
+                    };
+                    spec.listen.push(listen);
+                }
+            }
+            _ => return Err((field, "unknown key; expected listen".into())),
+        }
+    }
     Ok(spec)
 }
 
@@ -475,6 +683,99 @@ pool_size = 4
             .unwrap_err();
             assert_eq!(e.field.as_deref(), Some("policy.pool_size"), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_manifest_may_hold_only_a_process() {
+        let m = parse(
+            "[process]\nlisten = [8080, \"127.0.0.1:9090\", \"[::1]:9091/tcp\", \"5353/udp\", \"0.0.0.0:80\", \"[::]:81\", \"*:82\", \"10.0.0.5:83\", \"localhost:84/udp\"]\n",
+        )
+        .unwrap();
+        assert!(m.resources.is_empty());
+        let listen = m.process.unwrap().listen;
+        let any = |port, protocol| Listen {
+            protocol,
+            scope: ListenScope::Any,
+            port,
+        };
+        let lo = |port, protocol| Listen {
+            protocol,
+            scope: ListenScope::Loopback,
+            port,
+        };
+        assert_eq!(
+            listen,
+            [
+                any(8080, Protocol::Tcp),
+                lo(9090, Protocol::Tcp),
+                lo(9091, Protocol::Tcp),
+                any(5353, Protocol::Udp),
+                any(80, Protocol::Tcp),
+                any(81, Protocol::Tcp),
+                any(82, Protocol::Tcp),
+                Listen {
+                    protocol: Protocol::Tcp,
+                    scope: ListenScope::Address("10.0.0.5".parse().unwrap()),
+                    port: 83,
+                },
+                lo(84, Protocol::Udp),
+            ]
+        );
+        assert_eq!(parse("").unwrap().process, None);
+        assert_eq!(
+            parse("[process]\n").unwrap().process,
+            Some(ProcessSpec::default())
+        );
+    }
+
+    #[test]
+    fn a_loopback_listener_allows_no_wildcard() {
+        let lo = Listen::parse("127.0.0.1:9090").unwrap();
+        let any = Listen::parse("9090").unwrap();
+        let wildcard: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let v6_loopback: std::net::IpAddr = "::1".parse().unwrap();
+        assert!(lo.allows(Protocol::Tcp, loopback, 9090));
+        assert!(lo.allows(Protocol::Tcp, v6_loopback, 9090));
+        assert!(!lo.allows(Protocol::Tcp, wildcard, 9090));
+        assert!(!lo.allows(Protocol::Udp, loopback, 9090));
+        assert!(!lo.allows(Protocol::Tcp, loopback, 9091));
+        assert!(any.allows(Protocol::Tcp, wildcard, 9090));
+        assert!(any.allows(Protocol::Tcp, loopback, 9090));
+        let one = Listen::parse("10.0.0.5:9090").unwrap();
+        assert!(!one.allows(Protocol::Tcp, wildcard, 9090));
+        assert!(one.allows(Protocol::Tcp, "10.0.0.5".parse().unwrap(), 9090));
+        assert_eq!(lo.to_string(), "loopback:9090/tcp");
+        assert_eq!(any.to_string(), "9090/tcp");
+    }
+
+    #[test]
+    fn process_errors_name_the_field() {
+        for (text, field) in [
+            ("[process]\nlisten = [0]\n", "process.listen[0]"),
+            ("[process]\nlisten = [8080, 70000]\n", "process.listen[1]"),
+            ("[process]\nlisten = [\"web:8080\"]\n", "process.listen[0]"),
+            ("[process]\nlisten = [\"8080/sctp\"]\n", "process.listen[0]"),
+            (
+                "[process]\nlisten = [\"127.0.0.1:\"]\n",
+                "process.listen[0]",
+            ),
+            ("[process]\nlisten = [true]\n", "process.listen[0]"),
+            ("[process]\nlisten = 8080\n", "process.listen"),
+            ("[process]\nlisen = [8080]\n", "process.lisen"),
+            ("process = 3\n", "process"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{text}: {e}");
+            assert_eq!(e.resource, None);
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("attache.toml, field `{field}`")),
+                "{e}"
+            );
+        }
+        let e = parse("[proces]\nlisten = [8080]\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("proces"));
     }
 
     #[test]

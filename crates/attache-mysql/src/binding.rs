@@ -101,6 +101,9 @@ impl Binding for MysqlBinding {
     fn user(&self) -> Option<&str> {
         Some(&self.user.value)
     }
+    fn port(&self) -> u16 {
+        self.port.value
+    }
 }
 
 /// The parameters attache reads, by their canonical names.

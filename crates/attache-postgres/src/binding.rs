@@ -93,6 +93,9 @@ impl Binding for PgBinding {
     fn user(&self) -> Option<&str> {
         Some(&self.user.value)
     }
+    fn port(&self) -> u16 {
+        self.port.value
+    }
 }
 
 /// The parameters attache reads, in URIs and keyword strings alike.

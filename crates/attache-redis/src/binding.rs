@@ -220,6 +220,9 @@ impl Binding for RedisBinding {
     fn user(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.value.as_str())
     }
+    fn port(&self) -> u16 {
+        self.port.value
+    }
 }
 
 #[cfg(test)]
