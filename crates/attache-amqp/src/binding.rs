@@ -20,7 +20,7 @@
 
 use attache_core::binding::{Binding, BindingInput, Common, UrlShape};
 use attache_core::transport::{TlsAsk, TlsMode};
-use attache_core::{Finding, Host, Kind, Source, Sourced};
+use attache_core::{Finding, Kind, Source, Sourced};
 
 /// The query parameters attache reads.
 pub const PARAMETERS: &[&str] = &[
@@ -172,14 +172,7 @@ impl Binding for AmqpBinding {
             }
         };
 
-        let host = params.host(&input)?;
-        if let Host::Socket(_) = host.value {
-            return Err(input.invalid(
-                "host",
-                &host.source,
-                "AMQP has no unix sockets; bind a TCP host with amqps://",
-            ));
-        }
+        let host = params.tcp_host(&input, "bind a TCP host with amqps://")?;
         let port = params.port(&input, if tls_on.value { 5671 } else { 5672 })?;
         let vhost = match params.get("vhost") {
             Some(v) if !v.value.is_empty() => v.clone(),
@@ -241,14 +234,9 @@ fn rustls_pki_types_dns(name: &str) -> bool {
 mod tests {
     use super::*;
     use attache_core::tls::Roots;
-    use attache_core::{CheckId, Policy, Severity};
-    use attache_testkit::binding_contract::judge_url;
+    use attache_core::{CheckId, Severity};
 
-    attache_testkit::binding_suite!(crate::Amqp, attache_testkit::RabbitServer);
-
-    fn judged(url: &str) -> Result<(AmqpBinding, Vec<Finding>), Finding> {
-        judge_url::<crate::Amqp>("queue", "QUEUE_URL", url, &Policy::default())
-    }
+    attache_testkit::binding_suite!(crate::Amqp, attache_testkit::RabbitServer; "queue" in "QUEUE_URL");
 
     #[test]
     fn amqps_uri_with_everything() {

@@ -46,17 +46,7 @@ use crate::binding::AmqpBinding;
 use crate::connect::{self, AmqpConn};
 use crate::needs::{Need, Object, Verb};
 
-/// What a probe found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "answer", content = "detail")]
-pub enum Answer {
-    /// The permission check passed.
-    Allowed,
-    /// The broker refused; what it said.
-    Denied(String),
-    /// Not known; why.
-    Unknown(String),
-}
+pub use attache_core::Answer;
 
 /// The account's tags, or why they could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

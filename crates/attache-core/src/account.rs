@@ -55,6 +55,19 @@ impl Account {
     }
 }
 
+/// What a probe of one permission found, for kinds that learn an account's rights by trying
+/// operations that change nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "answer", content = "detail")]
+pub enum Answer {
+    /// The permission check passed.
+    Allowed,
+    /// The server refused; what it said.
+    Denied(String),
+    /// Not known; why.
+    Unknown(String),
+}
+
 /// A role the account can assume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Role {

@@ -341,6 +341,20 @@ impl Params {
         Ok(h.map(Host::Tcp))
     }
 
+    /// [`host`](Self::host) for a kind that has no unix sockets: a socket path is
+    /// `binding-invalid`, with `instead` saying what to bind.
+    pub fn tcp_host(&self, input: &BindingInput, instead: &str) -> Result<Sourced<Host>, Finding> {
+        let host = self.host(input)?;
+        if let Host::Socket(_) = host.value {
+            return Err(input.invalid(
+                "host",
+                &host.source,
+                format!("unix sockets are not supported; {instead}"),
+            ));
+        }
+        Ok(host)
+    }
+
     /// The port, or `default` (from attache's default) when the binding names none.
     pub fn port(&self, input: &BindingInput, default: u16) -> Result<Sourced<u16>, Finding> {
         match self.value("port") {

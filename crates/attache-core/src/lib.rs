@@ -41,7 +41,9 @@ pub mod tls;
 pub mod transport;
 pub mod url;
 
-pub use account::{Account, Excess, Fix, Grant, NeedCheck, NeedState, Privilege, Role, Via};
+pub use account::{
+    Account, Answer, Excess, Fix, Grant, NeedCheck, NeedState, Privilege, Role, Via,
+};
 pub use attached::{AttachOptions, AttachStatus, Attached, Lease, Refusal, Watch};
 pub use binding::{Binding, BindingInput, Common, Params, TlsModes, UrlShape};
 pub use discover::Environment;

@@ -17,7 +17,7 @@
 
 use attache_core::binding::{Binding, BindingInput, Common, UrlShape};
 use attache_core::transport::{TlsAsk, TlsMode};
-use attache_core::{Finding, Host, Kind, Source, Sourced};
+use attache_core::{Finding, Kind, Source, Sourced};
 
 /// The query parameters attache reads.
 pub const PARAMETERS: &[&str] = &[
@@ -160,14 +160,7 @@ impl Binding for RedisBinding {
             }
         }
 
-        let host = params.host(&input)?;
-        if let Host::Socket(_) = host.value {
-            return Err(input.invalid(
-                "host",
-                &host.source,
-                "unix sockets are not supported yet; bind a TCP host with rediss://",
-            ));
-        }
+        let host = params.tcp_host(&input, "bind a TCP host with rediss://")?;
         let port = params.port(&input, 6379)?;
         let db = match params.get("db") {
             Some(d) if d.value.trim().is_empty() => Sourced::new(0, d.source.clone()),
