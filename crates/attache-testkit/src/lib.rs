@@ -26,6 +26,7 @@ pub mod cli_contract;
 pub mod contract;
 mod instance;
 mod mysql;
+mod nats;
 mod pg;
 mod pki;
 mod proxy;
@@ -38,6 +39,9 @@ pub mod unit;
 pub use binding::BindingDir;
 pub use contract::{AsLogin, Contract, Decliner, Fixture, Login, Service, Shape};
 pub use mysql::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlTestAccount};
+pub use nats::{
+    NATS_NEEDS, NatsAccount, NatsOptions, NatsServer, NatsTestAccount, nats_server_binary,
+};
 pub use pg::{Account, NEEDS, PgServer, TestAccount};
 pub use pki::{CertProfile, Pki};
 pub use proxy::{MitmProxy, PlaintextServer, StripProxy};

@@ -330,27 +330,48 @@ impl MitmProxy {
     /// reveals is all the tests need).
     pub fn start(upstream_port: u16) -> MitmProxy {
         let _ = upstream_port;
-        MitmProxy::launch(false)
+        MitmProxy::launch(Greeting::None)
     }
 
     /// The same impostor for MySQL clients: it greets with `CLIENT_SSL`, reads the client's
     /// SSLRequest packet, then completes the TLS handshake with its own certificate and records
     /// every decrypted byte (the login packet of a client that accepted it).
     pub fn start_mysql() -> MitmProxy {
-        MitmProxy::launch(true)
+        MitmProxy::launch(Greeting::Mysql)
     }
 
-    fn launch(mysql: bool) -> MitmProxy {
+    /// The same impostor for protocols whose server speaks first and then upgrades (NATS: an
+    /// `INFO` saying `tls_required`): it sends `greeting`, then completes the TLS handshake with
+    /// its own certificate and records every decrypted byte.
+    pub fn start_after_greeting(greeting: &'static [u8]) -> MitmProxy {
+        MitmProxy::launch(Greeting::Bytes(greeting))
+    }
+
+    fn launch(greeting: Greeting) -> MitmProxy {
         let config = Arc::new(mitm_config());
         let received = Arc::new(Mutex::new(Vec::new()));
         let handshakes = Arc::new(AtomicUsize::new(0));
         let acceptor = {
             let (received, handshakes) = (received.clone(), handshakes.clone());
             Acceptor::start(move |stream| {
-                let _ = if mysql {
-                    intercept_mysql(stream, config.clone(), &handshakes, &received)
-                } else {
-                    intercept(stream, config.clone(), &handshakes, &received)
+                let _ = match greeting {
+                    Greeting::None => intercept(stream, config.clone(), &handshakes, &received),
+                    Greeting::Mysql => intercept_after_greeting(
+                        stream,
+                        &crate::mysql::greeting(true),
+                        true,
+                        config.clone(),
+                        &handshakes,
+                        &received,
+                    ),
+                    Greeting::Bytes(bytes) => intercept_after_greeting(
+                        stream,
+                        bytes,
+                        false,
+                        config.clone(),
+                        &handshakes,
+                        &received,
+                    ),
                 };
             })
         };
@@ -375,6 +396,17 @@ impl MitmProxy {
     pub fn handshakes_completed(&self) -> usize {
         self.handshakes.load(Ordering::SeqCst)
     }
+}
+
+/// What the impostor says before its TLS handshake.
+#[derive(Debug, Clone, Copy)]
+enum Greeting {
+    /// Nothing: PostgreSQL's SSLRequest, or TLS from the first byte.
+    None,
+    /// A MySQL greeting offering TLS, then the client's SSLRequest packet.
+    Mysql,
+    /// These bytes, then TLS.
+    Bytes(&'static [u8]),
 }
 
 /// A rustls server config presenting a 127.0.0.1/localhost certificate from a brand-new CA.
@@ -438,18 +470,22 @@ fn intercept(
     phish_password(&mut tapped)
 }
 
-fn intercept_mysql(
+fn intercept_after_greeting(
     mut stream: TcpStream,
+    greeting: &[u8],
+    mysql_ssl_request: bool,
     config: Arc<ServerConfig>,
     handshakes: &AtomicUsize,
     received: &Mutex<Vec<u8>>,
 ) -> io::Result<()> {
-    stream.write_all(&crate::mysql::greeting(true))?;
-    // The SSLRequest: a 4-byte header (3-byte length, sequence id), then its payload.
-    let mut header = [0u8; 4];
-    stream.read_exact(&mut header)?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], 0]);
-    skip(&mut stream, u64::from(len))?;
+    stream.write_all(greeting)?;
+    if mysql_ssl_request {
+        // The SSLRequest: a 4-byte header (3-byte length, sequence id), then its payload.
+        let mut header = [0u8; 4];
+        stream.read_exact(&mut header)?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]);
+        skip(&mut stream, u64::from(len))?;
+    }
     let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
     while conn.is_handshaking() {
         let (read, written) = conn.complete_io(&mut stream)?;
@@ -497,6 +533,16 @@ impl PlaintextServer {
     /// Starts listening; it answers every client's first bytes with `answer` (what the
     /// protocol's plaintext server says), then records what follows.
     pub fn start_answering(answer: &'static [u8]) -> PlaintextServer {
+        PlaintextServer::launch(None, answer)
+    }
+
+    /// Starts listening; it greets every client with `greeting` before reading anything (what a
+    /// server that speaks first says, NATS's `INFO` offering no TLS), then records what follows.
+    pub fn start_greeting(greeting: &'static [u8]) -> PlaintextServer {
+        PlaintextServer::launch(Some(greeting), b"")
+    }
+
+    fn launch(greeting: Option<&'static [u8]>, answer: &'static [u8]) -> PlaintextServer {
         let first = Arc::new(Mutex::new(Vec::new()));
         let received = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -505,6 +551,11 @@ impl PlaintextServer {
                 (first.clone(), received.clone(), connections.clone());
             Acceptor::start(move |mut stream| {
                 connections.fetch_add(1, Ordering::SeqCst);
+                if let Some(greeting) = greeting
+                    && stream.write_all(greeting).is_err()
+                {
+                    return;
+                }
                 let mut buf = [0u8; 4096];
                 let Ok(n) = stream.read(&mut buf) else { return };
                 lock(&first).extend_from_slice(&buf[..n]);

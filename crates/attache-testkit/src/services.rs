@@ -11,9 +11,10 @@ use crate::contract::{
 };
 use crate::{
     AMQP_NEEDS, Account, CertProfile, MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer,
-    MysqlTestAccount, NEEDS, PgServer, Pki, PlaintextServer, REDIS_NEEDS, RabbitAccount,
-    RabbitOptions, RabbitServer, RabbitTestAccount, RedisAccount, RedisOptions, RedisServer,
-    RedisTestAccount, StripProxy, TestAccount,
+    MysqlTestAccount, NATS_NEEDS, NEEDS, NatsAccount, NatsOptions, NatsServer, NatsTestAccount,
+    PgServer, Pki, PlaintextServer, REDIS_NEEDS, RabbitAccount, RabbitOptions, RabbitServer,
+    RabbitTestAccount, RedisAccount, RedisOptions, RedisServer, RedisTestAccount, StripProxy,
+    TestAccount,
 };
 
 use crate::binding_contract::PASSWORD as SAMPLE_PASSWORD;
@@ -503,5 +504,149 @@ impl Service for RabbitServer {
     fn decliner() -> Box<dyn Decliner> {
         // What RabbitMQ answers a client whose first bytes are not AMQP's: its protocol header.
         Box::new(PlaintextServer::start_answering(b"AMQP\x00\x00\x09\x01"))
+    }
+}
+
+impl From<NatsTestAccount> for Login {
+    fn from(a: NatsTestAccount) -> Login {
+        Login {
+            url: a.url(),
+            url_without_password: a.url_without_password(),
+            database: None,
+            user: a.user,
+            password: a.password,
+            port: a.port,
+            ca_path: a.ca_path,
+        }
+    }
+}
+
+impl AsLogin for NatsTestAccount {
+    fn login(&self) -> Login {
+        self.clone().into()
+    }
+}
+
+/// The server `login` lives on: the provisioning one, or `server`.
+fn nats_server_of<'a>(server: &'a NatsServer, login: &Login) -> &'a NatsServer {
+    let provisioning = NatsServer::provisioning();
+    if login.port == provisioning.port() {
+        provisioning
+    } else {
+        server
+    }
+}
+
+/// What a NATS server says first: its `INFO`, here offering no TLS.
+const NATS_INFO_PLAIN: &[u8] =
+    b"INFO {\"server_id\":\"IMPOSTOR\",\"version\":\"2.10.0\",\"proto\":1,\"auth_required\":true,\"max_payload\":1048576}\r\n";
+/// The same `INFO` requiring TLS, for the man in the middle.
+const NATS_INFO_TLS: &[u8] =
+    b"INFO {\"server_id\":\"IMPOSTOR\",\"version\":\"2.10.0\",\"proto\":1,\"auth_required\":true,\"tls_required\":true,\"max_payload\":1048576}\r\n";
+
+impl Service for NatsServer {
+    const KIND: &'static str = "nats";
+    const NEEDS: &'static [&'static str] = NATS_NEEDS;
+    const TLS_PARAMS: TlsParams = TlsParams {
+        weak: &[("tls_verify", "false", CheckId::TlsUnverified)],
+        // Plaintext is `tls=false`, without TLS material (see `plaintext`).
+        plaintext: ("tls", "false"),
+        ca: "tlsca",
+        client_cert: ["tlscert", "tlskey"],
+    };
+
+    fn sample_url(host: &str, port: u16) -> String {
+        NatsTestAccount {
+            user: "app".into(),
+            password: SAMPLE_PASSWORD.into(),
+            port,
+            ca_path: "/ca.pem".into(),
+        }
+        .url()
+        .replacen("127.0.0.1", host, 1)
+    }
+
+    fn shared() -> &'static Self {
+        NatsServer::shared()
+    }
+    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
+        NatsServer::start(pki, cert)
+    }
+    fn other() -> &'static Self {
+        static OTHER: OnceLock<NatsServer> = OnceLock::new();
+        other_server(&OTHER)
+    }
+    fn client_cert_server() -> &'static Self {
+        static DEMANDING: OnceLock<NatsServer> = OnceLock::new();
+        DEMANDING.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+            NatsServer::start_with(
+                Arc::new(Pki::new(&dir)),
+                CertProfile::Valid,
+                NatsOptions {
+                    require_client_cert: true,
+                    ..NatsOptions::default()
+                },
+            )
+        })
+    }
+    fn pki(&self) -> &Pki {
+        NatsServer::pki(self)
+    }
+    fn login(&self, shape: Shape) -> Login {
+        self.account(match shape {
+            Shape::LeastPrivileged => NatsAccount::LeastPrivileged,
+            Shape::Superuser => NatsAccount::System,
+            Shape::MissingGrant => NatsAccount::MissingGrant,
+        })
+        .into()
+    }
+    fn marked(&self, marker: &str) -> Login {
+        // The marker is the server's: clients read its name from INFO.
+        self.plant_marker(marker);
+        self.login(Shape::LeastPrivileged)
+    }
+    fn provisioned(&self, user: &str, password: &str, statements: &[String]) -> Login {
+        // The statements are the user's entry for `authorization { users = [ … ] }`; here each
+        // user lives in an account of its own, on the server that takes reloads.
+        let server = NatsServer::provisioning();
+        server.set_user(&format!("A_{user}"), user, statements.join("\n"));
+        server.account_of(user, password).into()
+    }
+    fn revoke_one(&self, login: &Login) {
+        nats_server_of(self, login)
+            .edit_user(&login.user, |e| e.replace(", \"work.* workers\"", ""));
+    }
+    fn grant_extra(&self, login: &Login) {
+        nats_server_of(self, login).edit_user(&login.user, |e| {
+            e.replacen(
+                "subscribe: { allow: [",
+                "subscribe: { allow: [\"audit.>\", ",
+                1,
+            )
+        });
+    }
+    fn demand_client_cert(&self, _login: &Login) {
+        // The whole server demands one (`verify: true`): see `client_cert_server`.
+    }
+    fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
+        vec![
+            ("type", "nats".to_owned()),
+            ("host", "127.0.0.1".to_owned()),
+            ("port", login.port.to_string()),
+            ("username", login.user.clone()),
+            ("password", format!("{}\n", login.password)),
+            ("ca.crt", read_ca(&login.ca_path)),
+        ]
+    }
+    fn plaintext(url: &str) -> String {
+        let base = url.split_once('?').map_or(url, |(u, _)| u);
+        format!("{base}?tls=false")
+    }
+    fn decliner() -> Box<dyn Decliner> {
+        Box::new(PlaintextServer::start_greeting(NATS_INFO_PLAIN))
+    }
+    fn mitm() -> crate::MitmProxy {
+        crate::MitmProxy::start_after_greeting(NATS_INFO_TLS)
     }
 }
