@@ -776,3 +776,47 @@ mod amqp {
         ), "{}", run.stdout);
     }
 }
+
+mod nats {
+    use attache::CheckId;
+    use attache_testkit::cli_contract::{Cli, Project, assert_audit_fails_with};
+    use attache_testkit::{NatsAccount, NatsServer};
+
+    use super::BIN;
+
+    const CLI: Cli = Cli {
+        bin: BIN,
+        // A server whose INFO offers no TLS gets nothing, not even CONNECT.
+        declined: CheckId::TlsPlaintext,
+        // `$SYS.REQ.USER.INFO` gives the least-privileged account its exact permissions.
+        sees_its_privileges: true,
+    };
+
+    attache_testkit::cli_contract_suite!(NatsServer, CLI);
+
+    #[test]
+    fn dangerous_users_fail_with_their_check() {
+        let server = NatsServer::shared();
+        let project = Project::of::<NatsServer>(BIN);
+        for (case, check) in [
+            (NatsAccount::Unrestricted, CheckId::PrivExcess),
+            (NatsAccount::JetStreamAdmin, CheckId::PrivExcess),
+        ] {
+            assert_audit_fails_with(&project, &server.account(case), check);
+        }
+    }
+
+    #[test]
+    fn grants_put_the_user_entry_on_stdout() {
+        let project = Project::of::<NatsServer>(BIN);
+        let run = project.grants(&["--account", "orders-app"], &[], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.contains(
+                "{ user: \"orders-app\", password: $NATS_PASSWORD, permissions: { publish: { allow: [\"orders.>\", \"$SYS.REQ.USER.INFO\"] }"
+            ),
+            "{}",
+            run.stdout
+        );
+    }
+}

@@ -113,6 +113,27 @@ pub mod amqp {
     }
 }
 
+/// NATS: `kind = "nats"`.
+#[cfg(feature = "nats")]
+pub mod nats {
+    pub use attache_nats::{Nats, async_nats};
+
+    /// What the app gets: an async-nats `Client`, TLS required, reconnecting by itself.
+    pub type Client = async_nats::Client;
+
+    /// A NATS resource that can be swapped and rotated while the app runs.
+    pub type Attached = crate::Attached<Nats>;
+
+    /// Attaches NATS resource `name` of `manifest`, reading bindings from the process
+    /// environment.
+    pub async fn attach(
+        manifest: &crate::Manifest,
+        name: &str,
+    ) -> Result<Client, crate::AttachError> {
+        crate::attach::<Nats>(manifest, name, &crate::Environment::from_process()).await
+    }
+}
+
 /// A registry of every kind this build enabled, for tools that handle any manifest.
 pub fn registry() -> Registry {
     let registry = Registry::new();
@@ -124,5 +145,7 @@ pub fn registry() -> Registry {
     let registry = registry.with::<attache_redis::Redis>();
     #[cfg(feature = "amqp")]
     let registry = registry.with::<attache_amqp::Amqp>();
+    #[cfg(feature = "nats")]
+    let registry = registry.with::<attache_nats::Nats>();
     registry
 }
