@@ -11,8 +11,9 @@
 //!   tree it sits in (else to the current directory), at the line of the resource's
 //!   `[resources.<name>]` header.
 //! - `partialFingerprints`: a hash of the resource, the check and the message with its numbers
-//!   taken out (days left, counts), so the same finding on the next run has the same
-//!   fingerprint and a dashboard tracks it rather than opening a new alert.
+//!   taken out (days left, counts, pids), so the same finding on the next run has the same
+//!   fingerprint and a dashboard tracks it rather than opening a new alert; findings alike but
+//!   for their numbers (two secrets of one kind in one file) add their order (`:2`, `:3`).
 //!
 //! Like every view, it is built from the report, which holds no secret.
 
@@ -52,6 +53,9 @@ fn sarif(report: &Report, settings: &AuditSettings, cwd: &Path) -> Value {
         .map(|&check| rule(check, &settings.registry.page(check)))
         .collect();
     let (base, uri) = manifest_uri(&settings.manifest.path, cwd);
+    // Findings alike but for their numbers (two secrets of one kind in one file, on different
+    // lines) are told apart by their order, which the report keeps stable.
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
     let results: Vec<Value> = report
         .findings
         .iter()
@@ -61,7 +65,11 @@ fn sarif(report: &Report, settings: &AuditSettings, cwd: &Path) -> Value {
                 .resource(&f.resource)
                 .and_then(|r| r.line)
                 .unwrap_or(1);
-            result(f, &uri, line)
+            let base = fingerprint(f);
+            let n = seen.entry(base.clone()).or_default();
+            *n += 1;
+            let print = if *n == 1 { base } else { format!("{base}:{n}") };
+            result(f, &uri, line, &print)
         })
         .collect();
     json!({
@@ -123,7 +131,7 @@ fn rule(check: CheckId, page: &str) -> Value {
 }
 
 /// One result.
-fn result(f: &Finding, uri: &str, line: usize) -> Value {
+fn result(f: &Finding, uri: &str, line: usize, fingerprint: &str) -> Value {
     let mut text = sentence(&f.message);
     text.push_str(" Fix: ");
     text.push_str(&sentence(&f.remedy));
@@ -150,7 +158,7 @@ fn result(f: &Finding, uri: &str, line: usize) -> Value {
                 "kind": "resource",
             }],
         }],
-        "partialFingerprints": { FINGERPRINT: fingerprint(f) },
+        "partialFingerprints": { FINGERPRINT: fingerprint },
         "properties": {
             "severity": f.severity.as_str(),
             "security-severity": security_severity(f.severity),
@@ -341,6 +349,50 @@ mod tests {
             fingerprint(&f("db", "expires in 12 days")),
             fingerprint(&f("cache", "expires in 12 days"))
         );
+    }
+
+    #[test]
+    fn findings_alike_but_for_their_numbers_get_distinct_stable_fingerprints() {
+        let kind = attache::registry().names()[0];
+        let manifest = attache::Manifest::parse(
+            "attache.toml",
+            &format!("[resources.app]\nkind = \"{kind}\"\n"),
+        )
+        .unwrap();
+        let settings = AuditSettings {
+            registry: attache::registry(),
+            manifest,
+            env: attache::Environment::default(),
+            format: crate::args::Format::Sarif,
+            fail_on: Severity::High,
+            color: false,
+            progress: false,
+            process: None,
+            repository: false,
+        };
+        let mut resource = attache::ResourceReport::empty("app", kind);
+        for line in [3, 9] {
+            resource.findings.push(Finding::new(
+                CheckId::CredInEnv,
+                Severity::Medium,
+                "app",
+                format!("config.yaml line {line} holds a password"),
+                "move it",
+            ));
+        }
+        let report = Report::new(vec![resource]);
+        let prints = |log: Value| -> Vec<String> {
+            log["runs"][0]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["partialFingerprints"][FINGERPRINT].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let first = prints(sarif(&report, &settings, Path::new("/")));
+        assert_eq!(first.len(), 2);
+        assert_ne!(first[0], first[1]);
+        assert_eq!(prints(sarif(&report, &settings, Path::new("/"))), first);
     }
 
     #[test]
