@@ -444,6 +444,19 @@ fn a_root_process_with_undeclared_listeners_peers_state_and_credentials() {
     for format in ["sarif", "html"] {
         let run = project.audit(&["--process", &pid, "--format", format], &[], &secrets);
         assert_eq!(run.code, 1, "{format}: {}", run.stderr);
+        if format == "html" {
+            // The page's attack surface holds the process's listeners, peers and secrets.
+            for text in [
+                "<h2>The app's process and secrets</h2>".to_owned(),
+                format!(
+                    "<code>0.0.0.0</code></td><td data-label=\"Port\">{wide}</td><td data-label=\"Declared\"><strong>no</strong>"
+                ),
+                format!("tcp 127.0.0.1:{undeclared_port}"),
+                format!("env API_TOKEN of process {pid}"),
+            ] {
+                assert!(run.stdout.contains(&text), "{text} in the HTML report");
+            }
+        }
     }
 
     // With the binding in attache's environment too, `db`'s own check reports DB_URL's

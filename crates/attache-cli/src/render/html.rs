@@ -166,6 +166,7 @@ fn render(report: &Report, registry: &Registry, manifest: &Manifest, fail_on: Se
     verdict_header(&mut h, report, manifest, fail_on, failed, resources.len());
     contents(&mut h, &resources, &checks);
     surface(&mut h, &resources);
+    process_surface(&mut h, &report.attack_surface);
 
     h.raw("<section id=\"resources\">\n<h2>Resources</h2>\n");
     if resources.is_empty() {
@@ -492,6 +493,85 @@ fn surface(h: &mut Html, resources: &[Resource<'_>]) {
         h.raw("</td></tr>\n");
     }
     h.raw("</tbody></table></div>\n</section>\n");
+}
+
+/// The rest of the app's attack surface, when the audit looked at its process or repository:
+/// the process, where it listens, the peers no resource declares, the secrets it holds and
+/// where they sit, the files it writes.
+fn process_surface(h: &mut Html, surface: &attache::report::AttackSurface) {
+    let any = surface.process.is_some()
+        || !surface.listeners.is_empty()
+        || !surface.undeclared_peers.is_empty()
+        || !surface.secrets.is_empty()
+        || !surface.local_state.is_empty();
+    if !any {
+        return;
+    }
+    h.raw("<section id=\"process\">\n<h2>The app's process and secrets</h2>\n");
+    if let Some(p) = &surface.process {
+        let caps = if p.capabilities.is_empty() {
+            "none".to_owned()
+        } else {
+            p.capabilities.join(", ")
+        };
+        h.raw("<p>")
+            .text(&format!(
+                "Process {} ({}), uid {}, effective uid {}, capabilities: {caps}.",
+                p.pid, p.command, p.uid, p.effective_uid
+            ))
+            .raw("</p>\n");
+    }
+    if !surface.listeners.is_empty() {
+        h.raw("<h3>Listeners</h3>\n<div class=\"scroll\"><table class=\"stack\">\n<thead><tr><th>Protocol</th><th>Address</th><th>Port</th><th>Declared</th></tr></thead>\n<tbody>\n");
+        for l in &surface.listeners {
+            h.raw("<tr><td data-label=\"Protocol\">")
+                .text(l.protocol.as_str())
+                .raw("</td><td data-label=\"Address\"><code>")
+                .text(&l.address)
+                .raw("</code></td><td data-label=\"Port\">")
+                .text(&l.port.to_string())
+                .raw("</td><td data-label=\"Declared\">");
+            if l.declared {
+                h.text("yes");
+            } else {
+                h.el("strong", "", "no");
+            }
+            h.raw("</td></tr>\n");
+        }
+        h.raw("</tbody></table></div>\n");
+    }
+    if !surface.undeclared_peers.is_empty() {
+        h.raw("<h3>Peers no resource declares</h3>\n<ul>\n");
+        for p in &surface.undeclared_peers {
+            h.raw("<li><code>")
+                .text(&format!("{} {}:{}", p.protocol, p.address, p.port))
+                .raw("</code> ")
+                .text(&format!("({} connection(s))", p.connections))
+                .raw("</li>\n");
+        }
+        h.raw("</ul>\n");
+    }
+    if !surface.secrets.is_empty() {
+        h.raw("<h3>Secrets, by where they sit</h3>\n<div class=\"scroll\"><table class=\"stack\">\n<thead><tr><th>Held by</th><th>What</th><th>Where</th></tr></thead>\n<tbody>\n");
+        for s in &surface.secrets {
+            h.raw("<tr><td data-label=\"Held by\">")
+                .text(&s.holder)
+                .raw("</td><td data-label=\"What\">")
+                .text(&s.secret)
+                .raw("</td><td data-label=\"Where\"><code>")
+                .text(&s.location)
+                .raw("</code></td></tr>\n");
+        }
+        h.raw("</tbody></table></div>\n");
+    }
+    if !surface.local_state.is_empty() {
+        h.raw("<h3>Files it writes outside temporary directories</h3>\n<ul>\n");
+        for f in &surface.local_state {
+            h.raw("<li><code>").text(f).raw("</code></li>\n");
+        }
+        h.raw("</ul>\n");
+    }
+    h.raw("</section>\n");
 }
 
 /// One resource's section: its findings, where it points, TLS, the account.

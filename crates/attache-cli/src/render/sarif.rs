@@ -386,7 +386,12 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|r| r["partialFingerprints"][FINGERPRINT].as_str().unwrap().to_owned())
+                .map(|r| {
+                    r["partialFingerprints"][FINGERPRINT]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
                 .collect()
         };
         let first = prints(sarif(&report, &settings, Path::new("/")));
