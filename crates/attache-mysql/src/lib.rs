@@ -74,12 +74,43 @@ impl fmt::Debug for MysqlConn {
 
 /// What the app receives: a `mysql_async::Pool` (through `Deref`) whose connections are TLS
 /// verified as the binding was checked, with a redacted `Debug`.
+///
+/// [`Pool::get_conn`] follows a password rotation with no window: when the server refuses a new
+/// connection's password (error 1045) and the binding's password file holds another one, it
+/// opens connections with that one from then on, until the re-attach replaces the pool. The
+/// `mysql_async::Pool` reached through `Deref` keeps the password it was built with.
 #[derive(Clone)]
 pub struct Pool {
     inner: mysql_async::Pool,
     connect_timeout: Duration,
     max_size: usize,
     target: String,
+    rotation: std::sync::Arc<Rotation>,
+}
+
+/// What a [`Pool`] needs to follow a rotated password file.
+struct Rotation {
+    /// The options the pool was built with.
+    opts: mysql_async::Opts,
+    /// The binding's password file, if the password came from one.
+    password_file: Option<std::path::PathBuf>,
+    /// A pool with the password read from the file since (and that password), once it logged
+    /// in.
+    fresher: std::sync::Mutex<Option<(mysql_async::Pool, String)>>,
+}
+
+impl Rotation {
+    /// The password now in the file, if it differs from `used`.
+    fn reread(&self, used: Option<&str>) -> Option<String> {
+        let text = std::fs::read_to_string(self.password_file.as_ref()?).ok()?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        (Some(text) != used && !text.is_empty()).then(|| text.to_owned())
+    }
+
+    fn fresher(&self) -> Option<(mysql_async::Pool, String)> {
+        self.fresher.lock().ok().and_then(|f| f.clone())
+    }
 }
 
 impl fmt::Debug for Pool {
@@ -103,8 +134,49 @@ impl std::ops::Deref for Pool {
 impl Pool {
     /// A connection from the pool; opening a new one (TCP, TLS, login) may take at most the
     /// policy's `connect_timeout`, else an `io::ErrorKind::TimedOut` error.
+    ///
+    /// A password the server refuses is read again from the binding's password file, once: with
+    /// a new one there, the connection (and every later one) is opened with it.
     pub async fn get_conn(&self) -> Result<mysql_async::Conn, mysql_async::Error> {
-        match tokio::time::timeout(self.connect_timeout, self.inner.get_conn()).await {
+        let (pool, used) = match self.rotation.fresher() {
+            Some((pool, password)) => (pool, Some(password)),
+            None => (
+                self.inner.clone(),
+                self.rotation.opts.pass().map(str::to_owned),
+            ),
+        };
+        let first = self.timed(&pool).await;
+        let refused = matches!(&first, Err(mysql_async::Error::Server(e)) if e.code == 1045);
+        if !refused {
+            return first;
+        }
+        let Some(password) = self.rotation.reread(used.as_deref()) else {
+            return first;
+        };
+        tracing::info!(
+            target = %self.target,
+            "the password file changed; new connections use the new password until the re-attach"
+        );
+        let opts = mysql_async::OptsBuilder::from_opts(self.rotation.opts.clone())
+            .pass(Some(password.clone()));
+        let fresher = mysql_async::Pool::new(opts);
+        let retried = self.timed(&fresher).await;
+        if retried.is_ok()
+            && let Ok(mut slot) = self.rotation.fresher.lock()
+            && let Some((stale, _)) = slot.replace((fresher, password))
+        {
+            tokio::spawn(async move {
+                let _ = stale.disconnect().await;
+            });
+        }
+        retried
+    }
+
+    async fn timed(
+        &self,
+        pool: &mysql_async::Pool,
+    ) -> Result<mysql_async::Conn, mysql_async::Error> {
+        match tokio::time::timeout(self.connect_timeout, pool.get_conn()).await {
             Ok(result) => result,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -194,8 +266,12 @@ impl Kind for Mysql {
     fn close(pool: &Pool) {
         // Replaced and drained (see attache_core::Attached): close its idle connections.
         let inner = pool.inner.clone();
+        let fresher = pool.rotation.fresher();
         tokio::spawn(async move {
             let _ = inner.disconnect().await;
+            if let Some((fresher, _)) = fresher {
+                let _ = fresher.disconnect().await;
+            }
         });
     }
 
@@ -203,11 +279,20 @@ impl Kind for Mysql {
         let b = ctx.binding;
         let pool_size = ctx.spec.policy.pool_size;
         let opts = mysql_opts(b, ctx.tls.is_some(), pool_size)?;
+        let password_file = match b.common.password.as_ref().map(|p| &p.source) {
+            Some(attache_core::Source::File(path)) => Some(path.clone()),
+            _ => None,
+        };
         Ok(Pool {
-            inner: mysql_async::Pool::new(opts),
+            inner: mysql_async::Pool::new(opts.clone()),
             connect_timeout: ctx.spec.policy.connect_timeout,
             max_size: pool_size,
             target: b.target(),
+            rotation: std::sync::Arc::new(Rotation {
+                opts,
+                password_file,
+                fresher: std::sync::Mutex::new(None),
+            }),
         })
     }
 }
