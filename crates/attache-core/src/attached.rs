@@ -370,6 +370,15 @@ where
         });
     }
 
+    /// The policy's `request_timeout`: how long one request of the app should wait on the
+    /// resource. attache bounds what it can with it (the pool's wait, the driver's response
+    /// timeout, the server's statement timeout); a server that stops answering without closing
+    /// (frozen, a hung disk) is bounded only by the app's own timeout around its calls, e.g.
+    /// `tokio::time::timeout(db.request_timeout(), …)`.
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.spec.policy.request_timeout
+    }
+
     /// Re-attaches whenever what the binding reads changes (checked every
     /// [`poll_every`](AttachOptions::poll_every), debounced), and retries a refused binding
     /// with backoff. Runs until the returned [`Watch`] is dropped.

@@ -12,6 +12,7 @@
 //! [resources.db.policy]       # optional
 //! excess = "warn"             # or "deny"
 //! connect_timeout = "5s"
+//! request_timeout = "5s"     # a request's wait on the resource (pool, answer, statement)
 //!
 //! [process]                   # optional: what `attache audit --process PID` holds it to
 //! listen = [8080, "127.0.0.1:9090", "[::1]:9091", "5353/udp"]
@@ -242,6 +243,12 @@ pub struct Policy {
     pub connect_timeout: Duration,
     /// How long reading the account's privileges may take.
     pub inspect_timeout: Duration,
+    /// How long one request of the app may wait on the resource: for a pooled connection (the
+    /// pool's wait and recycle), for the server's answer where the driver has a response timeout,
+    /// and for a statement where the server has a statement timeout. Dead peers are found by
+    /// TCP keepalives and the TCP user timeout within about the same time. The app bounds its
+    /// own calls with it too (`Attached::request_timeout`).
+    pub request_timeout: Duration,
     /// Whether plaintext to loopback is tolerated.
     pub tls: TlsRequirement,
     /// The most connections the app's pool opens at once, for kinds whose client is a pool.
@@ -257,6 +264,7 @@ impl Default for Policy {
             excess: ExcessPolicy::Warn,
             connect_timeout: Duration::from_secs(5),
             inspect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
             tls: TlsRequirement::Default,
             pool_size: 16,
             reconnect_retries: 3,
@@ -551,13 +559,14 @@ fn parse_policy(t: &Table) -> Result<Policy, FieldError> {
             }
             "connect_timeout" => policy.connect_timeout = duration(&field, value)?,
             "inspect_timeout" => policy.inspect_timeout = duration(&field, value)?,
+            "request_timeout" => policy.request_timeout = duration(&field, value)?,
             "pool_size" => policy.pool_size = count(&field, value, 1..=1000)?,
             "reconnect_retries" => policy.reconnect_retries = count(&field, value, 0..=100)?,
             _ => {
                 return Err((
                     field,
                     "unknown key; expected one of excess, tls, connect_timeout, inspect_timeout, \
-                     pool_size, reconnect_retries"
+                     request_timeout, pool_size, reconnect_retries"
                         .into(),
                 ));
             }
@@ -627,6 +636,7 @@ needs = ["SELECT ON TABLE public.t"]
 [resources.db.policy]
 excess = "deny"
 connect_timeout = "2s"
+request_timeout = "750ms"
 pool_size = 4
 "#,
         )
@@ -638,6 +648,7 @@ pool_size = 4
         assert_eq!(db.policy.connect_timeout, Duration::from_secs(2));
         assert_eq!(db.policy.pool_size, 4);
         assert_eq!(db.policy.reconnect_retries, 3);
+        assert_eq!(db.policy.request_timeout, Duration::from_millis(750));
     }
 
     #[test]

@@ -231,6 +231,17 @@ pub fn ssl_opts(b: &MysqlBinding) -> Result<SslOpts, Failure> {
 /// connections. mysql_async has no connect timeout of its own: callers bound connecting with
 /// the policy's `connect_timeout`. Never `Debug`-format the result: it holds the password.
 pub fn mysql_opts(b: &MysqlBinding, tls: bool, pool_size: usize) -> Result<Opts, Failure> {
+    mysql_opts_bounded(b, tls, pool_size, None)
+}
+
+/// [`mysql_opts`] for the app's pool: TCP keepalives after `request_timeout` idle, so a peer
+/// that vanished is found, not waited on.
+pub fn mysql_opts_bounded(
+    b: &MysqlBinding,
+    tls: bool,
+    pool_size: usize,
+    request_timeout: Option<Duration>,
+) -> Result<Opts, Failure> {
     let constraints =
         PoolConstraints::new(0, pool_size.max(1)).expect("0 <= pool size is a valid constraint");
     let mut o = OptsBuilder::default()
@@ -243,6 +254,7 @@ pub fn mysql_opts(b: &MysqlBinding, tls: bool, pool_size: usize) -> Result<Opts,
         )
         .db_name(b.database.as_ref().map(|d| d.value.clone()))
         .prefer_socket(false)
+        .tcp_keepalive(request_timeout)
         .pool_opts(
             PoolOpts::default()
                 .with_constraints(constraints)

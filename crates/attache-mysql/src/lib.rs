@@ -278,7 +278,12 @@ impl Kind for Mysql {
     async fn client(ctx: Ctx<'_, Self>) -> Result<Pool, Failure> {
         let b = ctx.binding;
         let pool_size = ctx.spec.policy.pool_size;
-        let opts = mysql_opts(b, ctx.tls.is_some(), pool_size)?;
+        let opts = connect::mysql_opts_bounded(
+            b,
+            ctx.tls.is_some(),
+            pool_size,
+            Some(ctx.spec.policy.request_timeout),
+        )?;
         let password_file = match b.common.password.as_ref().map(|p| &p.source) {
             Some(attache_core::Source::File(path)) => Some(path.clone()),
             _ => None,

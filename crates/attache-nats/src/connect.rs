@@ -132,12 +132,13 @@ pub type Errors = Arc<Mutex<Vec<String>>>;
 
 /// The async-nats options of a binding: its credentials (a token when there is a password and
 /// no user), TLS required with `tls`'s configuration unless core allowed plaintext, the
-/// policy's timeout, an inbox prefix of the account's own (`_INBOX.<user>`), and every server
+/// connection and request timeouts, an inbox prefix of the account's own (`_INBOX.<user>`), and every server
 /// error recorded in `errors`.
 pub fn options(
     b: &NatsBinding,
     tls: Option<&TlsClient>,
     timeout: Duration,
+    request_timeout: Duration,
     errors: Option<Errors>,
 ) -> ConnectOptions {
     let password = b
@@ -156,7 +157,7 @@ pub fn options(
     options = options
         .name("attache")
         .connection_timeout(timeout)
-        .request_timeout(Some(timeout))
+        .request_timeout(Some(request_timeout))
         .custom_inbox_prefix(inbox_prefix(b));
     if let Some(client) = tls {
         options = options
@@ -191,12 +192,13 @@ pub async fn client(
     b: &NatsBinding,
     tls: Option<&TlsClient>,
     timeout: Duration,
+    request_timeout: Duration,
     errors: Option<Errors>,
 ) -> Result<async_nats::Client, Failure> {
     attache_core::tls::install_provider();
     let scheme = if tls.is_some() { "tls" } else { "nats" };
     let url = format!("{scheme}://{}:{}", b.host(), b.port.value);
-    let connect = options(b, tls, timeout, errors).connect(url);
+    let connect = options(b, tls, timeout, request_timeout, errors).connect(url);
     match tokio::time::timeout(timeout + Duration::from_secs(1), connect).await {
         Err(_) => Err(Failure::TimedOut),
         Ok(Err(e)) => Err(failure(&e)),

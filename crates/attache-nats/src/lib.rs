@@ -102,7 +102,14 @@ impl Kind for Nats {
             );
         }
         let errors = connect::Errors::default();
-        let client = connect::client(b, ctx.tls, timeout, Some(errors.clone())).await?;
+        let client = connect::client(
+            b,
+            ctx.tls,
+            timeout,
+            ctx.spec.policy.inspect_timeout,
+            Some(errors.clone()),
+        )
+        .await?;
         Ok(Connected {
             conn: NatsConn { client, errors },
             tls: seen.tls,
@@ -125,7 +132,15 @@ impl Kind for Nats {
 
     async fn client(ctx: Ctx<'_, Self>) -> Result<async_nats::Client, Failure> {
         // The binding passed the preflight in this same check; the app's client requires TLS.
-        connect::client(ctx.binding, ctx.tls, ctx.spec.policy.connect_timeout, None).await
+        let policy = &ctx.spec.policy;
+        connect::client(
+            ctx.binding,
+            ctx.tls,
+            policy.connect_timeout,
+            policy.request_timeout,
+            None,
+        )
+        .await
     }
 
     fn provision(request: &ProvisionRequest<'_, Self>) -> Provision {

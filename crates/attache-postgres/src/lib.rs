@@ -187,6 +187,26 @@ impl Kind for Postgres {
     }
 }
 
+/// The policy's `request_timeout` on the app's connections: the server's `statement_timeout`
+/// (a statement running longer is cancelled by the server), TCP keepalives after that long
+/// idle, and the TCP user timeout (unacknowledged data for that long closes the connection).
+/// A server that is stopped but whose kernel still acknowledges (SIGSTOP, a hung disk) is
+/// bounded only by the app's own timeout around its calls: `Attached::request_timeout`.
+fn bound_requests(config: &mut tokio_postgres::Config, request_timeout: std::time::Duration) {
+    let statement = format!("-c statement_timeout={}", request_timeout.as_millis());
+    let options = match config.get_options() {
+        Some(existing) => format!("{existing} {statement}"),
+        None => statement,
+    };
+    config
+        .options(&options)
+        .tcp_user_timeout(request_timeout)
+        .keepalives(true)
+        .keepalives_idle(request_timeout.max(std::time::Duration::from_secs(1)))
+        .keepalives_interval(std::time::Duration::from_secs(1))
+        .keepalives_retries(3);
+}
+
 /// The app's pool: every connection verify-full, the first one (when given) the connection
 /// inspection used.
 fn pool(
@@ -194,7 +214,9 @@ fn pool(
     spare: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
 ) -> Result<deadpool_postgres::Pool, Failure> {
     let b = ctx.binding;
-    let config = pg_config(b, ctx.spec.policy.connect_timeout, ctx.tls.is_some());
+    let policy = &ctx.spec.policy;
+    let mut config = pg_config(b, policy.connect_timeout, ctx.tls.is_some());
+    bound_requests(&mut config, policy.request_timeout);
     let manager_config = deadpool_postgres::ManagerConfig {
         recycling_method: deadpool_postgres::RecyclingMethod::Fast,
     };
@@ -211,8 +233,9 @@ fn pool(
     deadpool_postgres::Pool::builder(manager)
         .max_size(ctx.spec.policy.pool_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
-        .wait_timeout(Some(ctx.spec.policy.connect_timeout))
-        .create_timeout(Some(ctx.spec.policy.connect_timeout))
+        .wait_timeout(Some(policy.request_timeout))
+        .create_timeout(Some(policy.connect_timeout))
+        .recycle_timeout(Some(policy.request_timeout))
         .build()
         .map_err(|e| Failure::Unreachable(format!("could not build the pool: {e}")))
 }

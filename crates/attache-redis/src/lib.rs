@@ -17,7 +17,7 @@
 //! reconnects by itself (the policy's `reconnect_retries`, 3 by default, with backoff), which is what a stateless process wants
 //! from an attached resource. It is built with the binding's CA and client certificate (verified
 //! in full by redis-rs: see [`connect`]), the account's credentials, and the policy's
-//! `connect_timeout` as both its connection and its response timeout. It skips
+//! `connect_timeout` as its connection timeout and `request_timeout` as its response timeout. It skips
 //! `CLIENT SETINFO`, which a least-privileged account may not run.
 //!
 //! ```no_run
@@ -116,11 +116,11 @@ impl Kind for Redis {
             Some(_) => redis::Client::build_with_tls(info, connect::tls_certificates(b)?),
         }
         .map_err(failed)?;
-        let timeout = ctx.spec.policy.connect_timeout;
+        let policy = &ctx.spec.policy;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(ctx.spec.policy.reconnect_retries);
+            .set_connection_timeout(Some(policy.connect_timeout))
+            .set_response_timeout(Some(policy.request_timeout))
+            .set_number_of_retries(policy.reconnect_retries);
         ConnectionManager::new_with_config(client, config)
             .await
             .map_err(failed)

@@ -97,6 +97,11 @@ impl Instance {
         self.server = Some(child);
     }
 
+    /// The server process's pid, if it runs.
+    pub(crate) fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     /// The running server process, if any.
     pub(crate) fn server_mut(&mut self) -> Option<&mut Child> {
         self.server.as_mut()

@@ -42,7 +42,7 @@ pub use mysql::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlT
 pub use nats::{
     NATS_NEEDS, NatsAccount, NatsOptions, NatsServer, NatsTestAccount, nats_server_binary,
 };
-pub use pg::{Account, NEEDS, PgServer, TestAccount};
+pub use pg::{Account, Frozen, NEEDS, PgServer, TestAccount};
 pub use pki::{CertProfile, Pki};
 pub use proxy::{MitmProxy, PlaintextServer, StripProxy};
 pub use rabbitmq::{AMQP_NEEDS, RabbitAccount, RabbitOptions, RabbitServer, RabbitTestAccount};

@@ -172,6 +172,20 @@ pub struct PgServer {
     instance: Instance,
 }
 
+/// A server stopped by [`PgServer::freeze`]; it runs again when this is dropped.
+#[derive(Debug)]
+pub struct Frozen {
+    pids: Vec<u32>,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            sys::send_signal(*pid, "CONT");
+        }
+    }
+}
+
 impl fmt::Debug for PgServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgServer")
@@ -303,6 +317,29 @@ impl PgServer {
             );
         }
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Stops every process of the server (the postmaster and each backend) with SIGSTOP, as a
+    /// hung disk or a stalled VM looks: connections stay open, the kernel still acknowledges,
+    /// nothing answers. The server runs again (SIGCONT) when the guard is dropped.
+    pub fn freeze(&self) -> Frozen {
+        let postmaster = self.instance.server_pid().expect("postgres running");
+        let mut pids = vec![postmaster];
+        if let Ok(out) = Command::new("pgrep")
+            .arg("-P")
+            .arg(postmaster.to_string())
+            .output()
+        {
+            pids.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        for pid in &pids {
+            sys::send_signal(*pid, "STOP");
+        }
+        Frozen { pids }
     }
 
     /// Creates a new database `t_<n>` from the template holding the fixture schema (see

@@ -30,14 +30,35 @@ pub struct AppState {
     pub db: postgres::Attached,
 }
 
-/// The service's routes.
+/// The service's routes. Every request that touches the database is bounded by the
+/// resource's `request_timeout` (5 s unless the manifest says otherwise): a stuck database
+/// makes the request answer 503, never wait.
 pub fn app(state: AppState) -> Router {
+    let bound = state.db.request_timeout();
     Router::new()
         .route("/signups", post(create_signup))
         .route("/signups/{id}", get(read_signup))
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            bounded(bound, req, next)
+        }))
+        .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
+}
+
+/// Runs the request within `bound`, else answers 503.
+async fn bounded(
+    bound: Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(bound, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("database: no answer within request_timeout ({bound:?})");
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -155,3 +155,64 @@ async fn signups_are_stored_read_back_and_survive_a_live_database_swap() {
     );
     assert!(!ready.to_string().contains(&admin.password));
 }
+
+/// A database that stops answering without closing (every postgres process stopped, as a hung
+/// disk or a stalled VM looks) makes requests answer 503 within the resource's
+/// `request_timeout`, not wait; once it runs again, the service answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_database_answers_503_within_the_request_timeout_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PgServer::start(
+        std::sync::Arc::new(attache_testkit::Pki::new(dir.path())),
+        attache_testkit::CertProfile::Valid,
+    );
+    let account = provisioned(&server, "signup_frozen");
+    let text = std::fs::read_to_string(manifest().path).unwrap();
+    let manifest = Manifest::parse(
+        "attache.toml",
+        &text.replace(
+            "excess = \"deny\"",
+            "excess = \"deny\"\nrequest_timeout = \"1s\"",
+        ),
+    )
+    .unwrap();
+    let env = Environment::from_pairs([("DB_URL", account.url())]);
+    let db = postgres::Attached::attach(&manifest, "db", env)
+        .await
+        .unwrap();
+    assert_eq!(db.request_timeout(), std::time::Duration::from_secs(1));
+    let base = serve(db.clone()).await;
+    let http = reqwest::Client::new();
+    let post = || {
+        http.post(format!("{base}/signups"))
+            .json(&json!({ "email": "frozen@example.com" }))
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 201);
+
+    let frozen = server.freeze();
+    let started = std::time::Instant::now();
+    let stuck = post().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(stuck.status(), 503);
+    // A bound, not a benchmark: the request_timeout (1 s) and well under the 5 s default.
+    assert!(
+        waited < std::time::Duration::from_secs(4),
+        "waited {waited:?}"
+    );
+    drop(frozen);
+
+    // The pool drops what the freeze left broken; the service answers again.
+    let mut answered = false;
+    for _ in 0..50 {
+        if post().await.unwrap().status() == 201 {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        answered,
+        "the service answers again after the database runs"
+    );
+}
