@@ -91,6 +91,8 @@ checks! {
     TlsUnverified = "tls-unverified",
     /// The binding allows falling back to plaintext.
     TlsDowngradePermitted = "tls-downgrade-permitted",
+    /// The server accepts TLS below 1.2.
+    TlsWeakProtocol = "tls-weak-protocol",
     /// The peer certificate fails chain, hostname or validity checks.
     TlsCertInvalid = "tls-cert-invalid",
     /// The peer certificate expires within 30 days.

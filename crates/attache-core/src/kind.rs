@@ -146,6 +146,16 @@ pub trait Kind: Send + Sync + Sized + 'static {
         async {}
     }
 
+    /// Runs the kind's steps on a fresh TCP connection up to where its TLS begins, for core's
+    /// probe of the oldest TLS version the server accepts ([`crate::floor`]). `Ok(false)`: the
+    /// kind has no such probe. By default the kind's TLS begins at the first byte: nothing to do.
+    fn before_tls(
+        stream: &mut tokio::net::TcpStream,
+    ) -> impl Future<Output = std::io::Result<bool>> + Send {
+        let _ = stream;
+        async { Ok(true) }
+    }
+
     /// Closes a client that no request uses any more (after a swap). By default it is dropped.
     fn close(client: &Self::Client) {
         let _ = client;
@@ -257,6 +267,24 @@ pub struct Checked<K: Kind> {
     pub report: ResourceReport,
     /// The binding, if it could be read.
     pub binding: Option<K::Binding>,
+}
+
+/// The oldest TLS version the server at `host:port` accepts, probed on a fresh connection
+/// after the kind's steps before TLS; `None` when the kind has no probe or nothing clear came
+/// back within `timeout`.
+async fn probe_floor<K: Kind>(
+    host: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> Option<crate::floor::Floor> {
+    let run = async {
+        let mut stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        if !K::before_tls(&mut stream).await.ok()? {
+            return None;
+        }
+        crate::floor::probe(stream, host, timeout).await
+    };
+    tokio::time::timeout(timeout, run).await.ok().flatten()
 }
 
 /// Whether `finding` refuses an attach under `policy`: everything at `high` or above does,
@@ -403,6 +431,22 @@ async fn check_keeping<K: Kind>(
         report.findings.extend(expiry_finding(&spec.name, tls));
     }
     report.tls = connected.tls.take();
+    if let (Some(facts), Host::Tcp(host)) = (&mut report.tls, &binding.transport().host.value) {
+        let timeout = spec.policy.connect_timeout;
+        if let Some(floor) = probe_floor::<K>(host, binding.port(), timeout).await {
+            if let crate::floor::Floor::Accepts(version) = floor {
+                report.findings.push(crate::floor::finding(
+                    &spec.name,
+                    &binding.target(),
+                    version,
+                ));
+            }
+            facts.floor = Some(match floor {
+                crate::floor::Floor::Accepts(version) => version.to_owned(),
+                crate::floor::Floor::Refuses => "TLSv1.2".to_owned(),
+            });
+        }
+    }
 
     let inspected = tokio::time::timeout(
         spec.policy.inspect_timeout,

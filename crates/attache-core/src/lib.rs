@@ -27,6 +27,7 @@ pub mod binding;
 pub mod discover;
 pub mod failure;
 pub mod finding;
+pub mod floor;
 pub mod kind;
 pub mod manifest;
 pub mod process;

@@ -219,6 +219,10 @@ pub struct TlsFacts {
     /// itself to the TLS channel.
     #[serde(skip)]
     pub channel_binding: Option<Vec<u8>>,
+    /// The oldest TLS version the server accepts, as probed (`TLSv1.2` when it refuses older
+    /// ones, `TLSv1.1` or `TLSv1.0` when it accepts them: `tls-weak-protocol`); `None` when the
+    /// kind has no probe or the server gave no clear answer.
+    pub floor: Option<String>,
 }
 
 impl TlsFacts {
@@ -244,6 +248,7 @@ impl TlsFacts {
             peer_not_after: String::new(),
             peer_days_left: 0,
             channel_binding: None,
+            floor: None,
         };
         if let Some(leaf) = conn.peer_certificates().and_then(|c| c.first()) {
             facts.read_certificate(leaf.as_ref());

@@ -275,6 +275,11 @@ impl Kind for Mysql {
         });
     }
 
+    /// Not probed yet: TLS begins after the greeting and an SSLRequest packet.
+    async fn before_tls(_stream: &mut tokio::net::TcpStream) -> std::io::Result<bool> {
+        Ok(false)
+    }
+
     async fn client(ctx: Ctx<'_, Self>) -> Result<Pool, Failure> {
         let b = ctx.binding;
         let pool_size = ctx.spec.policy.pool_size;

@@ -56,7 +56,7 @@ pub struct Preflight {
 }
 
 /// Reads the server's `INFO` line (at most 64 KiB).
-async fn read_info(stream: &mut TcpStream) -> Result<Info, Failure> {
+pub async fn read_info(stream: &mut TcpStream) -> Result<Info, Failure> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while !line.ends_with(b"\r\n") {

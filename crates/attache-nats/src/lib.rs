@@ -130,6 +130,14 @@ impl Kind for Nats {
         .await
     }
 
+    /// The server's INFO, which must offer TLS.
+    async fn before_tls(stream: &mut tokio::net::TcpStream) -> std::io::Result<bool> {
+        match connect::read_info(stream).await {
+            Ok(info) => Ok(info.tls_required || info.tls_available),
+            Err(_) => Ok(false),
+        }
+    }
+
     async fn client(ctx: Ctx<'_, Self>) -> Result<async_nats::Client, Failure> {
         // The binding passed the preflight in this same check; the app's client requires TLS.
         let policy = &ctx.spec.policy;

@@ -175,6 +175,17 @@ impl Kind for Postgres {
         pool.close();
     }
 
+    /// The SSLRequest, and the server's `S`.
+    async fn before_tls(stream: &mut tokio::net::TcpStream) -> std::io::Result<bool> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+            .await?;
+        let mut answer = [0u8; 1];
+        stream.read_exact(&mut answer).await?;
+        Ok(answer[0] == b'S')
+    }
+
     async fn client(ctx: Ctx<'_, Self>) -> Result<deadpool_postgres::Pool, Failure> {
         pool(ctx, None)
     }

@@ -382,3 +382,21 @@ async fn the_pool_starts_with_the_connection_inspection_used() {
         "the first pooled connection is the inspected one"
     );
 }
+
+/// The protocol floor is probed after the SSLRequest: the test server refuses TLS below 1.2,
+/// and the TLS posture says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tls_floor_is_probed_after_the_ssl_request() {
+    let account = PgServer::shared().account(Account::LeastPrivileged);
+    let report = DB
+        .check::<Postgres>("warn", &DB.env(&account.url()))
+        .await
+        .report;
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.check != CheckId::TlsWeakProtocol)
+    );
+    assert_eq!(report.tls.unwrap().floor.as_deref(), Some("TLSv1.2"));
+}

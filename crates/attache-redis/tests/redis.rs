@@ -674,3 +674,50 @@ async fn attached_client_follows_a_password_rotation() {
     );
     assert_no_secret(&format!("{err} {err:?}"), &old);
 }
+
+/// The oldest TLS version a server accepts is probed with one ClientHello offering at most
+/// TLS 1.1 (attache never speaks it): a server configured to accept it is `tls-weak-protocol`
+/// and its TLS posture says TLSv1.1; the default test server refuses it and says TLSv1.2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_accepting_tls_1_1_is_tls_weak_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start_with(
+        Arc::new(Pki::new(dir.path())),
+        CertProfile::Valid,
+        RedisOptions {
+            accept_tls_1_1: true,
+            ..RedisOptions::default()
+        },
+    );
+    let account = server.account(RedisAccount::LeastPrivileged);
+    let report = CACHE
+        .check::<Redis>("warn", &CACHE.env(&account.url()))
+        .await
+        .report;
+    let weak = report
+        .findings
+        .iter()
+        .find(|f| f.check == CheckId::TlsWeakProtocol)
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    assert_eq!(weak.severity, Severity::Medium);
+    assert!(weak.message.contains("TLSv1.1"), "{}", weak.message);
+    let tls = report.tls.expect("TLS facts");
+    assert_eq!(tls.floor.as_deref(), Some("TLSv1.1"));
+    assert!(
+        tls.version == "TLSv1.3" || tls.version == "TLSv1.2",
+        "attache's own stays modern"
+    );
+
+    let shared = RedisServer::shared().account(RedisAccount::LeastPrivileged);
+    let report = CACHE
+        .check::<Redis>("warn", &CACHE.env(&shared.url()))
+        .await
+        .report;
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.check != CheckId::TlsWeakProtocol)
+    );
+    assert_eq!(report.tls.unwrap().floor.as_deref(), Some("TLSv1.2"));
+}

@@ -80,6 +80,9 @@ pub struct RedisOptions {
     pub default_user_nopass: bool,
     /// `tls-auth-clients yes`: the server demands a client certificate signed by its CA.
     pub require_client_cert: bool,
+    /// `tls-protocols` from TLS 1.1, with OpenSSL's security level lowered for it
+    /// (`tls-ciphers DEFAULT:@SECLEVEL=0`): a server accepting a deprecated version.
+    pub accept_tls_1_1: bool,
 }
 
 /// An ACL user made by [`RedisServer::account`], with what a client needs to connect as it.
@@ -373,7 +376,8 @@ impl RedisServer {
                  tls-key-file {key}\n\
                  tls-ca-cert-file {ca}\n\
                  tls-auth-clients {auth}\n\
-                 tls-protocols \"TLSv1.2 TLSv1.3\"\n\
+                 tls-protocols \"{protocols}\"\n\
+                 {ciphers}\
                  save \"\"\n\
                  appendonly no\n\
                  daemonize no\n\
@@ -385,6 +389,16 @@ impl RedisServer {
                 cert = cert_path.display(),
                 key = key_path.display(),
                 ca = pki.ca_path().display(),
+                protocols = if options.accept_tls_1_1 {
+                    "TLSv1.1 TLSv1.2 TLSv1.3"
+                } else {
+                    "TLSv1.2 TLSv1.3"
+                },
+                ciphers = if options.accept_tls_1_1 {
+                    "tls-ciphers DEFAULT:@SECLEVEL=0\n"
+                } else {
+                    ""
+                },
                 auth = if options.require_client_cert {
                     "yes"
                 } else {

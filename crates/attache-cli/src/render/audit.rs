@@ -89,9 +89,14 @@ pub(crate) fn table(
             .unwrap_or_default();
         writeln!(out, "  {} ({}): {target}{source}", r.name, r.kind)?;
         if let Some(tls) = &r.tls {
+            let floor = tls
+                .floor
+                .as_deref()
+                .map(|f| format!(", oldest accepted {f}"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "    tls: {} {}, {}, certificate {} expires {} ({} days)",
+                "    tls: {} {}, {}, certificate {} expires {} ({} days){floor}",
                 tls.version,
                 tls.cipher_suite,
                 tls.verification,

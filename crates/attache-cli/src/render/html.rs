@@ -634,6 +634,16 @@ fn resource(h: &mut Html, r: &Resource<'_>, manifest: &Manifest, checks: &BTreeS
                         format!("{} ({days})", tls.peer_not_after)
                     },
                 )
+                .fact(
+                    "Oldest accepted",
+                    &match tls.floor.as_deref() {
+                        Some("TLSv1.2") => "TLS 1.2 (older versions refused)".to_owned(),
+                        Some(older) => {
+                            format!("{} (deprecated: tls-weak-protocol)", tls_version(older))
+                        }
+                        None => "not probed".to_owned(),
+                    },
+                )
                 .raw("</dl>");
         }
         None => {
