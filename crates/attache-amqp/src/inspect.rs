@@ -46,17 +46,7 @@ use crate::binding::AmqpBinding;
 use crate::connect::{self, AmqpConn};
 use crate::needs::{Need, Object, Verb};
 
-/// What a probe found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "answer", content = "detail")]
-pub enum Answer {
-    /// The permission check passed.
-    Allowed,
-    /// The broker refused; what it said.
-    Denied(String),
-    /// Not known; why.
-    Unknown(String),
-}
+pub use attache_core::Answer;
 
 /// The account's tags, or why they could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -130,17 +120,9 @@ pub fn stable(text: &str) -> String {
 
 /// A name no one uses: `attache.probe.<random>`.
 fn random_name(what: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let n = N.fetch_add(1, Ordering::Relaxed);
     format!(
-        "attache.probe.{what}.{:x}{:x}{n:x}",
-        nanos,
-        std::process::id()
+        "attache.probe.{what}.{}",
+        attache_core::probe::unique_suffix()
     )
 }
 

@@ -115,6 +115,19 @@ pub struct Privilege {
     pub grantable: bool,
 }
 
+impl Privilege {
+    /// `privilege` on `on`, held directly, not grantable onwards (what a probe that passed
+    /// shows).
+    pub fn direct(privilege: impl Into<String>, on: impl Into<String>) -> Privilege {
+        Privilege {
+            privilege: privilege.into(),
+            on: on.into(),
+            via: Via::Directly,
+            grantable: false,
+        }
+    }
+}
+
 impl fmt::Display for Privilege {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} on {} ({}", self.privilege, self.on, self.via)?;

@@ -7,6 +7,7 @@
 //!   about it; [`tls`]: verify-full TLS with rustls, and the posture of each handshake;
 //! - [`failure`]: why a connection failed, in one vocabulary, and the finding for it;
 //! - [`account`]: what inspection learned about the account, and the judgement of its needs;
+//!   [`probe`]: what kinds that learn it by trying share;
 //! - [`Secret`]: the one type secrets live in; it never prints;
 //! - [`Kind`]: the trait a protocol crate implements, with its [`Surface`] declared as data;
 //!   [`check`] and [`attach`] run the shared flow resolve → connect → inspect → judge → attach;
@@ -24,6 +25,7 @@ pub mod failure;
 pub mod finding;
 pub mod kind;
 pub mod manifest;
+pub mod probe;
 pub mod report;
 pub mod secret;
 pub mod source;
@@ -44,6 +46,7 @@ pub use kind::{
     ResourceReport, attach, check, judge_posture, refuses,
 };
 pub use manifest::{ExcessPolicy, Manifest, ManifestError, Policy, ResourceSpec, TlsRequirement};
+pub use probe::Answer;
 pub use report::Report;
 pub use secret::Secret;
 pub use source::{Source, Sourced};

@@ -15,7 +15,7 @@
 //! - Publish rights are never probed: each `publish` need, and publishing beyond the needs,
 //!   is `priv-unknown`.
 
-use attache_core::{Account, Excess, Finding, Fix, Grant, NeedCheck, NeedState, Privilege, Via};
+use attache_core::{Account, Excess, Finding, Fix, Grant, NeedCheck, NeedState, Privilege};
 use serde::Serialize;
 
 use crate::inspect::{Answer, PUBLISH_UNKNOWN, Posture, Probe, Sys};
@@ -41,15 +41,6 @@ impl Posture {
     }
 }
 
-fn held(privilege: &str, on: &str) -> Privilege {
-    Privilege {
-        privilege: privilege.to_owned(),
-        on: on.to_owned(),
-        via: Via::Directly,
-        grantable: false,
-    }
-}
-
 impl attache_core::Posture for Posture {
     fn account(&self) -> Account {
         let checked = self.checks_subscriptions();
@@ -66,14 +57,14 @@ impl attache_core::Posture for Posture {
                     detail: why.clone(),
                 },
                 (Verb::Subscribe, _) if everything => {
-                    privileges.push(held("subscribe", &need.filter));
+                    privileges.push(Privilege::direct("subscribe", &need.filter));
                     NeedState::Granted
                 }
                 (Verb::Subscribe, _) if !checked => NeedState::Unknown {
                     detail: format!("{what}: {UNCHECKED}"),
                 },
                 (Verb::Subscribe, Answer::Allowed) => {
-                    privileges.push(held("subscribe", &need.filter));
+                    privileges.push(Privilege::direct("subscribe", &need.filter));
                     NeedState::Granted
                 }
                 (Verb::Subscribe, Answer::Denied(code)) => NeedState::Missing {
@@ -98,7 +89,9 @@ impl attache_core::Posture for Posture {
         if checked {
             for (probe, answer) in &self.probes {
                 match answer {
-                    Answer::Allowed => privileges.push(held("subscribe", probe.filter())),
+                    Answer::Allowed => {
+                        privileges.push(Privilege::direct("subscribe", probe.filter()))
+                    }
                     Answer::Unknown(why) => unknown.push(format!(
                         "whether the account may subscribe to {} ({why})",
                         probe.filter()
@@ -117,15 +110,11 @@ impl attache_core::Posture for Posture {
         };
         Account {
             user: Some(self.user.clone()),
-            database: None,
             server_version,
-            attributes: Vec::new(),
-            roles: Vec::new(),
             privileges,
-            owns: Vec::new(),
             unknown,
             needs: checks,
-            extension: Default::default(),
+            ..Account::default()
         }
         .with_extension(&Extension {
             subscriptions_checked: checked,

@@ -88,7 +88,7 @@ impl MqttClient {
             .client_id
             .as_ref()
             .map(|id| id.value.clone())
-            .unwrap_or_else(|| format!("attache-{}", crate::connect::random_hex()));
+            .unwrap_or_else(|| format!("attache-{}", attache_core::probe::unique_suffix()));
         let mut options = MqttOptions::new(client_id.clone(), b.host(), b.port.value);
         options
             .set_clean_start(true)

@@ -44,23 +44,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 /// A client id no one uses: `attache-probe-<random>`. Reusing the app's would take its
 /// session over and disconnect it.
 pub fn probe_client_id() -> String {
-    format!("attache-probe-{}", random_hex())
-}
-
-/// 96 random bits, hex (from the time, the process and a counter: unique, not secret).
-pub fn random_hex() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:x}{:x}{n:x}",
-        nanos & 0xffff_ffff_ffff,
-        std::process::id()
-    )
+    format!("attache-probe-{}", attache_core::probe::unique_suffix())
 }
 
 /// One MQTT 5 connection of attache's own, logged in: the inspection's probes run on it.

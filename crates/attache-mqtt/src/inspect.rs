@@ -30,17 +30,7 @@ use serde::Serialize;
 use crate::connect::{Session, Subscribed};
 use crate::needs::{Need, Verb};
 
-/// What a probe found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "answer", content = "detail")]
-pub enum Answer {
-    /// The SUBACK granted it.
-    Allowed,
-    /// The broker refused; its reason code.
-    Denied(String),
-    /// Not known; why.
-    Unknown(String),
-}
+pub use attache_core::Answer;
 
 /// A subscription beyond the needs that attache tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,7 +147,7 @@ pub async fn inspect(session: &mut Session, needs: &[Need], user: &str) -> Postu
     let mut probes = Vec::new();
     for probe in Probe::ALL {
         let filter = match probe {
-            Probe::Outside => format!("attache/probe/{}", crate::connect::random_hex()),
+            Probe::Outside => format!("attache/probe/{}", attache_core::probe::unique_suffix()),
             other => other.filter().to_owned(),
         };
         let a = answer(

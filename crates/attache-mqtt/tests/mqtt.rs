@@ -52,7 +52,7 @@ impl Contract for Mosquitto {
     async fn request(client: &MqttClient) -> Result<(), String> {
         // Publish one order and read it back through the client's subscription (`orders/#`).
         let mut rx = client.messages();
-        let payload = format!("order-{}", attache_mqtt::connect::random_hex());
+        let payload = format!("order-{}", attache_core::probe::unique_suffix());
         client
             .publish("orders/new", payload.clone())
             .await
@@ -98,9 +98,7 @@ async fn known(account: &MqttTestAccount) -> Vec<(CheckId, Severity)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_least_privileged_account_is_clean_but_for_what_publishing_would_show() {
     let account = MosquittoServer::shared().account(MqttAccount::LeastPrivileged);
-    let dir = tempfile::tempdir().unwrap();
-    let env = BROKER.env_with_password_file(&account, dir.path());
-    let checked = BROKER.check::<Mqtt>("deny", &env).await;
+    let checked = BROKER.check_login::<Mqtt>(&account, "deny").await;
     let f = &checked.report.findings;
     assert_eq!(
         checks(f),
@@ -120,26 +118,16 @@ async fn the_least_privileged_account_is_clean_but_for_what_publishing_would_sho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_dangerous_shape_has_its_check() {
     let server = MosquittoServer::shared();
-    for (case, want) in [
-        (
-            MqttAccount::Admin,
-            vec![(CheckId::PrivSuperuser, Severity::Critical)],
-        ),
-        (
-            MqttAccount::SubscribeAll,
-            vec![(CheckId::PrivSuperuser, Severity::Critical)],
-        ),
-        (
-            MqttAccount::ReadsSys,
-            vec![(CheckId::PrivExcess, Severity::Medium)],
-        ),
-        (
-            MqttAccount::MissingGrant,
-            vec![(CheckId::PrivMissing, Severity::High)],
-        ),
+    use CheckId::{PrivExcess, PrivMissing, PrivSuperuser};
+    use Severity::{Critical, High, Medium};
+    for (case, check, severity) in [
+        (MqttAccount::Admin, PrivSuperuser, Critical),
+        (MqttAccount::SubscribeAll, PrivSuperuser, Critical),
+        (MqttAccount::ReadsSys, PrivExcess, Medium),
+        (MqttAccount::MissingGrant, PrivMissing, High),
     ] {
         let account = server.account(case);
-        assert_eq!(known(&account).await, want, "{case:?}");
+        assert_eq!(known(&account).await, [(check, severity)], "{case:?}");
     }
 }
 
@@ -264,7 +252,7 @@ async fn the_audit_never_takes_the_apps_client_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attached_follows_a_rotation_to_a_second_account_under_traffic() {
     use attache_core::Attached;
-    use attache_testkit::contract::{Files, Traffic, assert_no_secret, attach_options};
+    use attache_testkit::contract::{Files, Traffic, attach_options, refused_with};
     let server = MosquittoServer::shared();
     let old = server.account(MqttAccount::LeastPrivileged);
     let files = Files::pointing_at(&BROKER.prefix(), &old.clone().into());
@@ -300,17 +288,12 @@ async fn attached_follows_a_rotation_to_a_second_account_under_traffic() {
     traffic.finish_without_failures().await;
     assert!(broker.status().refused.is_none());
 
-    let err = match BROKER.attach::<Mqtt>(&old.url(), "deny").await {
-        Ok(_) => panic!("the old account still logs in"),
-        Err(e) => e,
-    };
-    assert!(
-        err.findings()
-            .iter()
-            .any(|f| f.check == CheckId::AuthFailed),
-        "{err}"
+    // The old secret no longer logs in, and no refusal names it.
+    refused_with(
+        BROKER.attach::<Mqtt>(&old.url(), "deny").await,
+        CheckId::AuthFailed,
+        &old.password,
     );
-    assert_no_secret(&format!("{err} {err:?}"), &old.password);
 }
 
 /// The transport the app's client uses (not only the audit's) speaks TLS first: an `mqtts://`
@@ -318,34 +301,15 @@ async fn attached_follows_a_rotation_to_a_second_account_under_traffic() {
 /// — no CONNECT, no user, no password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_apps_client_never_logs_in_to_a_plaintext_impostor() {
-    use attache_core::Binding as _;
-    use attache_mqtt::binding::MqttBinding;
-    use attache_testkit::{Decliner, PlaintextServer};
+    use attache_testkit::PlaintextServer;
+    use attache_testkit::contract::{assert_only_a_client_hello, binding_at};
     let account = MosquittoServer::shared().account(MqttAccount::LeastPrivileged);
     let impostor = PlaintextServer::start_answering(b"\x20\x03\x00\x00\x00");
-    let url = attache_testkit::contract::with_port(&account.url(), account.port, impostor.port());
-    let input = attache_testkit::binding_contract::url_input("broker", "BROKER_URL", &url);
-    let binding = MqttBinding::parse(input).unwrap();
-    let tls = binding.transport().tls.client("broker").unwrap();
-    let result = MqttClient::connect(
-        &binding,
-        Some(&tls),
-        vec!["orders/#".into()],
-        Duration::from_secs(5),
-    )
-    .await;
+    let (binding, tls) = binding_at::<Mqtt>(&account, impostor.port());
+    let subscriptions = vec!["orders/#".to_owned()];
+    let result =
+        MqttClient::connect(&binding, Some(&tls), subscriptions, Duration::from_secs(5)).await;
     assert!(result.is_err(), "connected to a plaintext impostor");
-    let seen = [
-        Decliner::first_flight(&impostor),
-        Decliner::received(&impostor),
-    ]
-    .concat();
-    assert_eq!(
-        seen.first(),
-        Some(&0x16),
-        "the first byte is a TLS handshake record"
-    );
-    let text = String::from_utf8_lossy(&seen);
-    assert!(!text.contains("MQTT"), "CONNECT was sent in plaintext");
-    assert!(!text.contains(&account.user) && !text.contains(&account.password));
+    // CONNECT starts with its protocol name, `MQTT`.
+    assert_only_a_client_hello(&impostor, &account, "MQTT");
 }
