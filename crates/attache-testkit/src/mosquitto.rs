@@ -28,9 +28,13 @@ pub const MQTT_NEEDS: &[&str] = &["publish orders/new", "subscribe orders/#"];
 /// The topic [`crate::Service::marked`] keeps a retained marker on (inside the needs).
 pub const MARKER_TOPIC: &str = "orders/marker";
 
-/// The test kit's own user: the dynamic-security `admin` role, and publishing anywhere (for
-/// markers).
+/// The test kit's own user: the dynamic-security `admin` role (with `acl_file`: `topic
+/// readwrite #`).
 const KIT_USER: &str = "attache-kit";
+/// The test kit's publisher, for markers (the admin role may not publish to other topics). A
+/// user of its own: the plugin disconnects a client whose roles change, and changing
+/// `attache-kit`'s would cut off the very `mosquitto_ctrl` that asked.
+const KIT_PUBLISHER: &str = "attache-kit-publisher";
 
 /// The dynamic-security plugin as Debian ships it.
 const DYNSEC_PLUGIN: &str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
@@ -228,9 +232,13 @@ impl MosquittoServer {
         cmd.env("XDG_CONFIG_HOME", self.dir.join("ctrl"))
             .stdin(Stdio::null());
         if name != "mosquitto_ctrl" {
+            let user = match self.options.acl {
+                MosquittoAcl::DynamicSecurity => KIT_PUBLISHER,
+                MosquittoAcl::File => KIT_USER,
+            };
             cmd.arg("--unix")
                 .arg(self.socket())
-                .args(["-u", KIT_USER, "-P", &self.kit_password]);
+                .args(["-u", user, "-P", &self.kit_password]);
         }
         cmd
     }
@@ -537,16 +545,18 @@ impl MosquittoServer {
                         instance,
                     };
                     if options.acl == MosquittoAcl::DynamicSecurity {
-                        // The kit publishes markers: the admin role may not.
-                        server.ctl(&["createRole", "kit-publish"]);
-                        server.ctl(&[
+                        let password = server.kit_password.clone();
+                        server.ctl(&["createClient", KIT_PUBLISHER, "-p", &password]);
+                        server.ctl(&["createRole", KIT_PUBLISHER]);
+                        let acl = [
                             "addRoleACL",
-                            "kit-publish",
+                            KIT_PUBLISHER,
                             "publishClientSend",
                             "#",
                             "allow",
-                        ]);
-                        server.ctl(&["addClientRole", KIT_USER, "kit-publish"]);
+                        ];
+                        server.ctl(&acl);
+                        server.ctl(&["addClientRole", KIT_PUBLISHER, KIT_PUBLISHER]);
                     }
                     return server;
                 }
