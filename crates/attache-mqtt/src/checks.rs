@@ -135,7 +135,7 @@ impl attache_core::Posture for Posture {
                 Finding::superuser(
                     resource,
                     format!(
-                        "account {user} may subscribe to every topic attache tried, the dynamic-security admin topic included, and the broker delivers its $SYS tree to it: it reads every message on the broker, and holds what the admin role `mosquitto_ctrl dynsec init` makes holds (that role also publishes the plugin's commands, which attache cannot see without publishing)"
+                        "account {user} was granted every subscription attache tried, the dynamic-security admin topic included, and the broker delivers its $SYS tree to it: on a broker that checks subscriptions (the dynamic-security plugin) that is the shape of the admin role `mosquitto_ctrl dynsec init` makes, or of `subscribePattern #`, and it reads every message on the broker (the admin role also publishes the plugin's commands, which attache cannot see without publishing); on one that checks none (an acl_file), it reads at least $SYS, and nothing tells it from the first"
                     ),
                     remedy.clone(),
                 )
@@ -345,6 +345,10 @@ mod tests {
         let f = known(p.judged());
         let su = only(&f, CheckId::PrivSuperuser, Severity::Critical);
         assert_has(&su.message, "every message on the broker");
+        assert_has(
+            &su.message,
+            "on one that checks none (an acl_file), it reads at least $SYS",
+        );
         assert!(su.evidence.iter().any(|e| e.contains("version delivered")));
         assert_eq!(
             p.account().server_version.as_deref(),

@@ -221,6 +221,15 @@ async fn an_acl_file_broker_leaves_reading_unknown_and_says_why() {
             "{case:?}: {f:#?}"
         );
     }
+    // What can be seen there is what the broker delivers: an account it gives `$SYS` to
+    // cannot be told from one that may subscribe to everything, and the finding says both.
+    let sys = server.account(MqttAccount::ReadsSys);
+    let f = BROKER.findings_for::<Mqtt>(&sys, "warn").await;
+    let su = f
+        .iter()
+        .find(|f| f.check == CheckId::PrivSuperuser)
+        .unwrap_or_else(|| panic!("{f:#?}"));
+    assert!(su.message.contains("reads at least $SYS"), "{}", su.message);
     let account = server.account(MqttAccount::LeastPrivileged);
     let client = BROKER
         .attach::<Mqtt>(&account.url(), "deny")
