@@ -4,7 +4,7 @@
 //! `priv-unknown` from them. Pure functions over what [`inspect`](crate::inspect) read, so
 //! every rule is unit-tested without a broker.
 
-use attache_core::{Account, Excess, Finding, Fix, Grant, NeedCheck, NeedState, Privilege, Via};
+use attache_core::{Account, Excess, Finding, Fix, Grant, NeedCheck, NeedState, Privilege};
 use serde::Serialize;
 
 use crate::inspect::{Answer, Posture, Tags};
@@ -48,15 +48,9 @@ impl attache_core::Posture for Posture {
         let needs: Vec<Need> = self.needs.iter().map(|(n, _)| n.clone()).collect();
         let fix = Fix::statement(exact_permissions(&self.user, &self.vhost, &needs));
         let mut privileges = Vec::new();
-        let held = |privilege: &str, on: String| Privilege {
-            privilege: privilege.to_owned(),
-            on,
-            via: Via::Directly,
-            grantable: false,
-        };
         for (verb, answer) in &self.beyond {
             if *answer == Answer::Allowed {
-                privileges.push(held(
+                privileges.push(Privilege::direct(
                     verb.as_str(),
                     format!("names outside the needs in vhost {}", self.vhost),
                 ));
@@ -67,7 +61,7 @@ impl attache_core::Posture for Posture {
             let what = need.to_string();
             let state = match answer {
                 Answer::Allowed => {
-                    privileges.push(held(need.verb().as_str(), what.clone()));
+                    privileges.push(Privilege::direct(need.verb().as_str(), what.clone()));
                     NeedState::Granted
                 }
                 Answer::Denied(said) => NeedState::Missing {
@@ -86,7 +80,7 @@ impl attache_core::Posture for Posture {
             });
         }
         if self.default_vhost == Some(Answer::Allowed) {
-            privileges.push(held("open", "vhost /".into()));
+            privileges.push(Privilege::direct("open", "vhost /"));
         }
         let mut unknown = vec![
             "the account's permission regexes and topic permissions (RabbitMQ shows them only to administrators; probes tested the needs' names and a random name per permission)".to_owned(),

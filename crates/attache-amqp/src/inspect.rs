@@ -120,17 +120,9 @@ pub fn stable(text: &str) -> String {
 
 /// A name no one uses: `attache.probe.<random>`.
 fn random_name(what: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let n = N.fetch_add(1, Ordering::Relaxed);
     format!(
-        "attache.probe.{what}.{:x}{:x}{n:x}",
-        nanos,
-        std::process::id()
+        "attache.probe.{what}.{}",
+        attache_core::probe::unique_suffix()
     )
 }
 

@@ -820,3 +820,53 @@ mod nats {
         );
     }
 }
+
+mod mqtt {
+    use attache::CheckId;
+    use attache_testkit::cli_contract::{Cli, Project, assert_audit_fails_with};
+    use attache_testkit::{MosquittoServer, MqttAccount};
+
+    use super::BIN;
+
+    const CLI: Cli = Cli {
+        bin: BIN,
+        // MQTTS starts with the TLS handshake: a plaintext server fails it.
+        declined: CheckId::Unreachable,
+        // attache never publishes to probe: publish rights are always `priv-unknown`.
+        sees_its_privileges: false,
+    };
+
+    attache_testkit::cli_contract_suite!(MosquittoServer, CLI);
+
+    #[test]
+    fn dangerous_accounts_fail_with_their_check() {
+        let server = MosquittoServer::shared();
+        let project = Project::of::<MosquittoServer>(BIN);
+        assert_audit_fails_with(
+            &project,
+            &server.account(MqttAccount::SubscribeAll),
+            CheckId::PrivSuperuser,
+        );
+    }
+
+    #[test]
+    fn grants_put_mosquitto_ctrl_commands_on_stdout() {
+        let project = Project::of::<MosquittoServer>(BIN);
+        let run = project.grants(&["--account", "orders-app"], &[], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout
+                .lines()
+                .all(|l| l.starts_with("mosquitto_ctrl dynsec ")),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("addRoleACL 'orders-app' subscribePattern 'orders/#' allow"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stderr.contains("acl_file"), "{}", run.stderr);
+    }
+}

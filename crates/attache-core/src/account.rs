@@ -55,19 +55,6 @@ impl Account {
     }
 }
 
-/// What a probe of one permission found, for kinds that learn an account's rights by trying
-/// operations that change nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "answer", content = "detail")]
-pub enum Answer {
-    /// The permission check passed.
-    Allowed,
-    /// The server refused; what it said.
-    Denied(String),
-    /// Not known; why.
-    Unknown(String),
-}
-
 /// A role the account can assume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Role {
@@ -126,6 +113,19 @@ pub struct Privilege {
     pub via: Via,
     /// Whether the account can grant it onwards.
     pub grantable: bool,
+}
+
+impl Privilege {
+    /// `privilege` on `on`, held directly, not grantable onwards (what a probe that passed
+    /// shows).
+    pub fn direct(privilege: impl Into<String>, on: impl Into<String>) -> Privilege {
+        Privilege {
+            privilege: privilege.into(),
+            on: on.into(),
+            via: Via::Directly,
+            grantable: false,
+        }
+    }
 }
 
 impl fmt::Display for Privilege {

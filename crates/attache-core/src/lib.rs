@@ -7,6 +7,7 @@
 //!   about it; [`tls`]: verify-full TLS with rustls, and the posture of each handshake;
 //! - [`failure`]: why a connection failed, in one vocabulary, and the finding for it;
 //! - [`account`]: what inspection learned about the account, and the judgement of its needs;
+//!   [`probe`]: what kinds that learn it by trying share;
 //! - [`Secret`]: the one type secrets live in; it never prints;
 //! - [`Kind`]: the trait a protocol crate implements, with its [`Surface`] declared as data;
 //!   [`check`] and [`attach`] run the shared flow resolve → connect → inspect → judge → attach;
@@ -30,6 +31,7 @@ pub mod finding;
 pub mod floor;
 pub mod kind;
 pub mod manifest;
+pub mod probe;
 pub mod process;
 pub mod repo;
 pub mod report;
@@ -42,9 +44,7 @@ pub mod tls;
 pub mod transport;
 pub mod url;
 
-pub use account::{
-    Account, Answer, Excess, Fix, Grant, NeedCheck, NeedState, Privilege, Role, Via,
-};
+pub use account::{Account, Excess, Fix, Grant, NeedCheck, NeedState, Privilege, Role, Via};
 pub use attached::{AttachOptions, AttachStatus, Attached, Lease, Refusal, Watch};
 pub use binding::{Binding, BindingInput, Common, Params, TlsModes, UrlShape};
 pub use discover::Environment;
@@ -58,6 +58,7 @@ pub use manifest::{
     ExcessPolicy, Listen, ListenScope, Manifest, ManifestError, Policy, ProcessSpec, Protocol,
     ResourceSpec, TlsRequirement,
 };
+pub use probe::Answer;
 pub use process::{Endpoint, ProcessAudit, ProcessError, Snapshot};
 pub use repo::RepoScan;
 pub use report::{AttackSurface, Report};

@@ -343,6 +343,13 @@ impl Fixture {
         attache_core::check::<K>(spec, &needs, env).await
     }
 
+    /// The full check of `login` bound the recommended way, its password in a 0600 file.
+    pub async fn check_login<K: Kind>(&self, login: &impl AsLogin, excess: &str) -> Checked<K> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let env = self.env_with_password_file(login, dir.path());
+        self.check::<K>(excess, &env).await
+    }
+
     /// The check with no needs at all (what connecting alone finds).
     pub async fn check_without_needs<K: Kind>(&self, env: &Environment) -> Checked<K> {
         let m = self.manifest("warn");
@@ -421,6 +428,51 @@ pub fn encode_path(path: &Path) -> String {
         percent_encoding::NON_ALPHANUMERIC,
     )
     .to_string()
+}
+
+/// `login`'s binding pointed at `port` on 127.0.0.1 (a fake server), parsed as kind `K` reads
+/// it, and the verify-full TLS client core would connect with: for a kind's test that its
+/// app's client, not only the audit, never gives a credential away.
+pub fn binding_at<K: Kind>(
+    login: &impl AsLogin,
+    port: u16,
+) -> (K::Binding, attache_core::tls::TlsClient) {
+    let login = login.login();
+    let url = with_port(&login.url, login.port, port);
+    let input = crate::binding_contract::url_input(RESOURCE, URL_VAR, &url);
+    let binding = <K::Binding as attache_core::Binding>::parse(input).expect("the binding parses");
+    let tls = attache_core::Binding::transport(&binding)
+        .tls
+        .client(RESOURCE)
+        .expect("the TLS client builds");
+    (binding, tls)
+}
+
+/// Asserts a client that `impostor` (a plaintext server behind a TLS binding) answered sent a
+/// TLS handshake record first and nothing else: not `protocol` (the protocol's first words, as
+/// a plaintext client would send them), not `login`'s user name or password.
+pub fn assert_only_a_client_hello(
+    impostor: &crate::PlaintextServer,
+    login: &impl AsLogin,
+    protocol: &str,
+) {
+    let login = login.login();
+    let seen = [
+        Decliner::first_flight(impostor),
+        Decliner::received(impostor),
+    ]
+    .concat();
+    assert_eq!(
+        seen.first(),
+        Some(&0x16),
+        "the first byte is a TLS handshake record"
+    );
+    let text = String::from_utf8_lossy(&seen);
+    assert!(!text.contains(protocol), "{protocol} was sent in plaintext");
+    assert!(
+        !text.contains(&login.user) && !text.contains(&login.password),
+        "a credential reached the impostor"
+    );
 }
 
 /// A port on 127.0.0.1 that nothing listens on.

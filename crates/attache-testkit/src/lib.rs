@@ -8,6 +8,9 @@
 //! - [`MysqlServer`]: a real MariaDB, TLS-only on 127.0.0.1, with accounts shaped for privilege
 //!   audits ([`MysqlAccount`], [`MYSQL_NEEDS`]); [`MysqlStripServer`] offers no TLS and records
 //!   what a client sends anyway.
+//! - [`MosquittoServer`]: a real Mosquitto, TLS-only on 127.0.0.1, with the dynamic-security
+//!   plugin (or an `acl_file`) and accounts shaped for privilege audits ([`MqttAccount`],
+//!   [`MQTT_NEEDS`]).
 //! - [`BindingDir`]: a Kubernetes-style service-binding directory, re-published atomically.
 //! - [`StripProxy`] and [`MitmProxy`]: fake servers that try to get a client's password by
 //!   refusing TLS or by presenting a certificate from another CA.
@@ -25,6 +28,7 @@ pub mod binding_contract;
 pub mod cli_contract;
 pub mod contract;
 mod instance;
+mod mosquitto;
 mod mysql;
 mod nats;
 mod pg;
@@ -38,6 +42,10 @@ pub mod unit;
 
 pub use binding::BindingDir;
 pub use contract::{AsLogin, Contract, Decliner, Fixture, Login, Service, Shape};
+pub use mosquitto::{
+    MARKER_TOPIC, MQTT_NEEDS, MosquittoAcl, MosquittoOptions, MosquittoServer, MqttAccount,
+    MqttTestAccount,
+};
 pub use mysql::{MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer, MysqlTestAccount};
 pub use nats::{
     NATS_NEEDS, NatsAccount, NatsOptions, NatsServer, NatsTestAccount, nats_server_binary,

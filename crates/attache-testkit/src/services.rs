@@ -10,11 +10,11 @@ use crate::contract::{
     AsLogin, Decliner, Login, Service, Shape, TlsParams, other_server, set_param,
 };
 use crate::{
-    AMQP_NEEDS, Account, CertProfile, MYSQL_NEEDS, MysqlAccount, MysqlServer, MysqlStripServer,
-    MysqlTestAccount, NATS_NEEDS, NEEDS, NatsAccount, NatsOptions, NatsServer, NatsTestAccount,
-    PgServer, Pki, PlaintextServer, REDIS_NEEDS, RabbitAccount, RabbitOptions, RabbitServer,
-    RabbitTestAccount, RedisAccount, RedisOptions, RedisServer, RedisTestAccount, StripProxy,
-    TestAccount,
+    AMQP_NEEDS, Account, CertProfile, MQTT_NEEDS, MYSQL_NEEDS, MosquittoOptions, MosquittoServer,
+    MqttAccount, MqttTestAccount, MysqlAccount, MysqlServer, MysqlStripServer, MysqlTestAccount,
+    NATS_NEEDS, NEEDS, NatsAccount, NatsOptions, NatsServer, NatsTestAccount, PgServer, Pki,
+    PlaintextServer, REDIS_NEEDS, RabbitAccount, RabbitOptions, RabbitServer, RabbitTestAccount,
+    RedisAccount, RedisOptions, RedisServer, RedisTestAccount, StripProxy, TestAccount,
 };
 
 use crate::binding_contract::PASSWORD as SAMPLE_PASSWORD;
@@ -66,9 +66,11 @@ fn binding_files(
         ("port", login.port.to_string()),
         ("username", login.user.clone()),
         ("password", format!("{}\n", login.password)),
-        ("database", database(login).to_owned()),
-        ("ca.crt", read_ca(&login.ca_path)),
     ];
+    if let Some(database) = &login.database {
+        files.push(("database", database.clone()));
+    }
+    files.push(("ca.crt", read_ca(&login.ca_path)));
     files.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     files
 }
@@ -648,5 +650,125 @@ impl Service for NatsServer {
     }
     fn mitm() -> crate::MitmProxy {
         crate::MitmProxy::start_after_greeting(NATS_INFO_TLS)
+    }
+}
+
+impl From<MqttTestAccount> for Login {
+    fn from(a: MqttTestAccount) -> Login {
+        Login {
+            url: a.url(),
+            url_without_password: a.url_without_password(),
+            // MQTT has no databases.
+            database: None,
+            user: a.user,
+            password: a.password,
+            port: a.port,
+            ca_path: a.ca_path,
+        }
+    }
+}
+
+impl AsLogin for MqttTestAccount {
+    fn login(&self) -> Login {
+        self.clone().into()
+    }
+}
+
+impl Service for MosquittoServer {
+    const KIND: &'static str = "mqtt";
+    const NEEDS: &'static [&'static str] = MQTT_NEEDS;
+    const TLS_PARAMS: TlsParams = TlsParams {
+        weak: &[("insecure", "true", CheckId::TlsUnverified)],
+        // Plaintext is the scheme, `mqtt://` (see `plaintext`).
+        plaintext: ("", ""),
+        ca: "cafile",
+        client_cert: ["certfile", "keyfile"],
+    };
+
+    fn sample_url(host: &str, port: u16) -> String {
+        MqttTestAccount {
+            user: "app".into(),
+            password: SAMPLE_PASSWORD.into(),
+            port,
+            ca_path: "/ca.pem".into(),
+        }
+        .url()
+        .replacen("127.0.0.1", host, 1)
+    }
+
+    fn shared() -> &'static Self {
+        MosquittoServer::shared()
+    }
+    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
+        MosquittoServer::start(pki, cert)
+    }
+    fn other() -> &'static Self {
+        static OTHER: OnceLock<MosquittoServer> = OnceLock::new();
+        other_server(&OTHER)
+    }
+    fn client_cert_server() -> &'static Self {
+        static DEMANDING: OnceLock<MosquittoServer> = OnceLock::new();
+        DEMANDING.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+            MosquittoServer::start_with(
+                Arc::new(Pki::new(&dir)),
+                CertProfile::Valid,
+                MosquittoOptions {
+                    require_client_cert: true,
+                    ..MosquittoOptions::default()
+                },
+            )
+        })
+    }
+    fn pki(&self) -> &Pki {
+        MosquittoServer::pki(self)
+    }
+    fn login(&self, shape: Shape) -> Login {
+        self.account(match shape {
+            Shape::LeastPrivileged => MqttAccount::LeastPrivileged,
+            Shape::Superuser => MqttAccount::Admin,
+            Shape::MissingGrant => MqttAccount::MissingGrant,
+        })
+        .into()
+    }
+    fn marked(&self, marker: &str) -> Login {
+        // Every account reads the same topics: the marker is the broker's, one retained message.
+        self.publish_retained(crate::MARKER_TOPIC, marker);
+        self.login(Shape::LeastPrivileged)
+    }
+    fn provisioned(&self, user: &str, password: &str, statements: &[String]) -> Login {
+        self.ctl_script(&statements.join("\n"));
+        self.account_of(user, password).into()
+    }
+    fn revoke_one(&self, login: &Login) {
+        self.ctl(&["removeRoleACL", &login.user, "subscribePattern", "orders/#"]);
+    }
+    fn grant_extra(&self, login: &Login) {
+        self.ctl(&[
+            "addRoleACL",
+            &login.user,
+            "subscribePattern",
+            "$SYS/#",
+            "allow",
+        ]);
+    }
+    fn demand_client_cert(&self, _login: &Login) {
+        // The whole broker demands one (`require_certificate true`): see `client_cert_server`.
+    }
+    fn binding_files(login: &Login) -> Vec<(&'static str, String)> {
+        let login = Login {
+            database: None,
+            ..login.clone()
+        };
+        binding_files("mqtt", &login, &[])
+    }
+    fn plaintext(url: &str) -> String {
+        let url = url.replacen("mqtts://", "mqtt://", 1);
+        url.split_once('?')
+            .map_or(url.clone(), |(u, _)| u.to_owned())
+    }
+    fn decliner() -> Box<dyn Decliner> {
+        // A plaintext broker that lets anyone in: an MQTT 5 CONNACK, success.
+        Box::new(PlaintextServer::start_answering(b"\x20\x03\x00\x00\x00"))
     }
 }

@@ -134,6 +134,30 @@ pub mod nats {
     }
 }
 
+/// MQTT (Mosquitto): `kind = "mqtt"`.
+#[cfg(feature = "mqtt")]
+pub mod mqtt {
+    pub use attache_mqtt::{Message, Mqtt, MqttClient, rumqttc};
+
+    /// What the app gets: rumqttc's MQTT 5 client over attache's verify-full TLS, with the task
+    /// that drives its connection, subscribed to the manifest's `subscribe` needs; incoming
+    /// messages on `client.messages()`.
+    pub type Client = MqttClient;
+
+    /// An MQTT resource that can be swapped and rotated while the app runs: `broker.get()`
+    /// gives the current [`Client`].
+    pub type Attached = crate::Attached<Mqtt>;
+
+    /// Attaches MQTT resource `name` of `manifest`, reading bindings from the process
+    /// environment.
+    pub async fn attach(
+        manifest: &crate::Manifest,
+        name: &str,
+    ) -> Result<Client, crate::AttachError> {
+        crate::attach::<Mqtt>(manifest, name, &crate::Environment::from_process()).await
+    }
+}
+
 /// A registry of every kind this build enabled, for tools that handle any manifest.
 pub fn registry() -> Registry {
     let registry = Registry::new();
@@ -147,5 +171,7 @@ pub fn registry() -> Registry {
     let registry = registry.with::<attache_amqp::Amqp>();
     #[cfg(feature = "nats")]
     let registry = registry.with::<attache_nats::Nats>();
+    #[cfg(feature = "mqtt")]
+    let registry = registry.with::<attache_mqtt::Mqtt>();
     registry
 }
