@@ -8,9 +8,9 @@ use std::time::Duration;
 use attache_core::{Attached, CheckId, Environment, Severity};
 use attache_postgres::Postgres;
 use attache_postgres::deadpool_postgres::Pool;
-use attache_testkit::contract::{Traffic, attach_options, eventually, refused_with};
+use attache_testkit::contract::{attach_options, eventually, refused_with};
 use attache_testkit::{
-    Account, AsLogin, BindingDir, Contract, Fixture, NEEDS, PgServer, Service, TestAccount,
+    Account, AsLogin, BindingDir, Contract, Fixture, NEEDS, PgServer, Service, Shape, TestAccount,
 };
 
 struct Pg;
@@ -237,67 +237,22 @@ async fn login_without_any_password_is_cred_empty() {
     );
 }
 
+/// Rotation with no window: the new secret first, then the new password on the server; the
+/// pool reads the file again when the old password is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_rotation_under_traffic() {
     let server = PgServer::shared();
-    let mut account = server.account(Account::LeastPrivileged);
-    let files = DB.files(&account);
-    let db = Attached::<Postgres>::attach_with(
-        &DB.manifest("deny"),
-        "db",
-        files.env(),
-        attach_options(),
+    attache_testkit::contract::rotation_without_a_window::<Pg>(
+        server.login(Shape::LeastPrivileged),
+        |login, new| {
+            let database = login.database.as_deref().expect("a database");
+            server.admin_sql(
+                database,
+                &format!("ALTER ROLE {} PASSWORD '{new}';", login.user),
+            );
+        },
     )
-    .await
-    .unwrap();
-    let traffic = Traffic::start::<Pg>(&db, 4);
-    traffic.wait_for(50).await;
-
-    // The rotation with no window: the new secret first, then the new password on the server.
-    let old = account.clone();
-    account.password = "planted-rotated-password".to_owned();
-    files.replace("password", &account.password);
-    server.admin_sql(
-        &account.database,
-        &format!(
-            "ALTER ROLE {} PASSWORD '{}';",
-            account.user, account.password
-        ),
-    );
-    traffic.wait_for(20).await;
-    // Before the re-attach, the pool in service still opens new connections: it reads the
-    // rotated password file when the old password is refused.
-    let pool = db.get();
-    assert_eq!(pool.generation(), 1);
-    let conns = futures_util::future::join_all((0..8).map(|_| pool.get())).await;
-    assert!(
-        conns.iter().all(Result::is_ok),
-        "the pool in service opens connections after the rotation"
-    );
-    drop(conns);
-    drop(pool);
-    assert_eq!(db.reattach().await.unwrap(), 2);
-    traffic.wait_for(50).await;
-    traffic.finish_without_failures().await;
-
-    // The old password stops working; the new pool logs in with the new one.
-    let stale = DB.attach::<Postgres>(&old.url(), "deny").await;
-    let Err(err) = stale else {
-        panic!("the old password still logs in");
-    };
-    assert!(
-        err.findings()
-            .iter()
-            .any(|f| f.check == CheckId::AuthFailed),
-        "{err}"
-    );
-    assert!(!format!("{err} {err:?}").contains(&old.password));
-    let conn = db
-        .get()
-        .get()
-        .await
-        .expect("a fresh connection with the new password");
-    conn.query_one("SELECT 1", &[]).await.unwrap();
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,15 +343,6 @@ async fn the_pool_starts_with_the_connection_inspection_used() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tls_floor_is_probed_after_the_ssl_request() {
     let account = PgServer::shared().account(Account::LeastPrivileged);
-    let report = DB
-        .check::<Postgres>("warn", &DB.env(&account.url()))
-        .await
-        .report;
-    assert!(
-        report
-            .findings
-            .iter()
-            .all(|f| f.check != CheckId::TlsWeakProtocol)
-    );
-    assert_eq!(report.tls.unwrap().floor.as_deref(), Some("TLSv1.2"));
+    let (floor, weak) = DB.tls_floor::<Postgres>(&account.url()).await;
+    assert_eq!((floor.as_deref(), weak.len()), (Some("TLSv1.2"), 0));
 }

@@ -333,6 +333,18 @@ impl Fixture {
         Files::pointing_at(&self.prefix(), &login.login())
     }
 
+    /// The oldest TLS version the server behind `url` accepts, as an audit's TLS posture gives
+    /// it, and the audit's `tls-weak-protocol` findings.
+    pub async fn tls_floor<K: Kind>(&self, url: &str) -> (Option<String>, Vec<Finding>) {
+        let report = self.check::<K>("warn", &self.env(url)).await.report;
+        let weak = report
+            .findings
+            .into_iter()
+            .filter(|f| f.check == CheckId::TlsWeakProtocol)
+            .collect();
+        (report.tls.and_then(|t| t.floor), weak)
+    }
+
     /// The full check of the resource with its needs under `excess`.
     pub async fn check<K: Kind>(&self, excess: &str, env: &Environment) -> Checked<K> {
         let m = self.manifest(excess);
@@ -1042,6 +1054,54 @@ impl Traffic {
         );
         assert_eq!(failed, 0, "{ok} requests succeeded, {failed} failed");
     }
+}
+
+/// A password rotation with no window, for kinds whose app client reads a rotated password
+/// file again when the server refuses the old password (PostgreSQL's and MySQL's pools): the
+/// new secret is written first, then `change` sets it on the server; before the re-attach,
+/// twelve requests at once (more connections than the pool holds idle) all succeed; the
+/// re-attach lands; no request of the traffic fails; the old password is refused, and no
+/// refusal names it.
+pub async fn rotation_without_a_window<C: Contract>(
+    login: Login,
+    change: impl FnOnce(&Login, &str),
+) {
+    let fixture = fixture::<C>();
+    let files = Files::pointing_at(&fixture.prefix(), &login);
+    let handle = Attached::<C::Kind>::attach_with(
+        &fixture.manifest("deny"),
+        RESOURCE,
+        files.env(),
+        attach_options(),
+    )
+    .await
+    .expect("the least-privileged account attaches");
+    let traffic = Traffic::start::<C>(&handle, 4);
+    traffic.wait_for(50).await;
+
+    let new = format!("{}-rotated", login.password);
+    files.replace("password", &new);
+    change(&login, &new);
+    traffic.wait_for(20).await;
+    let lease = handle.get();
+    assert_eq!(lease.generation(), 1, "no re-attach yet");
+    let requests = futures_util::future::join_all((0..12).map(|_| C::request(&lease))).await;
+    let failed: Vec<&String> = requests.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "the client in service opens connections after the rotation: {failed:?}"
+    );
+    drop(lease);
+    assert_eq!(handle.reattach().await.expect("the re-attach"), 2);
+    traffic.wait_for(50).await;
+    traffic.finish_without_failures().await;
+
+    let (_, f) = refused_with(
+        attach_url::<C>(&login.url, "deny").await,
+        CheckId::AuthFailed,
+        &login.password,
+    );
+    assert_no_secret(&format!("{f:?}"), &new);
 }
 
 /// Polls `cond` every 20 ms for up to 20 s (a bound against hangs, not a timing assertion).
