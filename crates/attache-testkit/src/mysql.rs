@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use percent_encoding::utf8_percent_encode;
 
 use crate::instance::{Instance, chown_to, make_dir, next_id, server_tls_dir};
-use crate::pki::{CertProfile, Pki, write_file};
+use crate::pki::{CertProfile, Pki};
 use crate::sys;
 
 const INSTALL_HINT: &str = "apt-get install mariadb-server mariadb-client";
@@ -137,9 +137,7 @@ impl MysqlTestAccount {
     /// Writes the password (no trailing newline) into `dir/<user>.password` with mode 0600 and
     /// returns the path.
     pub fn write_password_file(&self, dir: &Path) -> PathBuf {
-        let path = dir.join(format!("{}.password", self.user));
-        write_file(&path, self.password.as_bytes(), 0o600);
-        path
+        crate::pki::password_file(dir, &self.user, &self.password)
     }
 }
 

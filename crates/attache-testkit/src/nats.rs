@@ -103,9 +103,7 @@ impl NatsTestAccount {
 
     /// Writes the password into `dir/<user>.password` (0600) and returns the path.
     pub fn write_password_file(&self, dir: &Path) -> PathBuf {
-        let path = dir.join(format!("{}.password", self.user));
-        write_file(&path, self.password.as_bytes(), 0o600);
-        path
+        crate::pki::password_file(dir, &self.user, &self.password)
     }
 
     fn url_with(&self, password: Option<&str>) -> String {

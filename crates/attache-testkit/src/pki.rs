@@ -225,6 +225,14 @@ fn issue_client_cert(issuer: &Issuer<'static, KeyPair>, common_name: &str) -> (S
 }
 
 /// Writes `contents` to `path` with `mode`. The mode is applied when the file is created (so a
+/// Writes `password` (no trailing newline) into `dir/<user>.password` with mode 0600 and returns
+/// the path: every test account's password file.
+pub(crate) fn password_file(dir: &Path, user: &str, password: &str) -> PathBuf {
+    let path = dir.join(format!("{user}.password"));
+    write_file(&path, password.as_bytes(), 0o600);
+    path
+}
+
 /// key is never briefly world-readable) and again afterwards in case the file already existed.
 pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) {
     let mut file = fs::OpenOptions::new()

@@ -114,9 +114,7 @@ impl RabbitTestAccount {
     /// Writes the password (no trailing newline) into `dir/<user>.password` with mode 0600 and
     /// returns the path.
     pub fn write_password_file(&self, dir: &Path) -> PathBuf {
-        let path = dir.join(format!("{}.password", self.user));
-        write_file(&path, self.password.as_bytes(), 0o600);
-        path
+        crate::pki::password_file(dir, &self.user, &self.password)
     }
 
     fn url_with(&self, password: Option<&str>) -> String {

@@ -54,6 +54,35 @@ login_from!(MysqlTestAccount, |a| a.database.clone());
 login_from!(RedisTestAccount, |a| "0".to_owned());
 login_from!(RabbitTestAccount, |a| a.vhost.clone());
 
+/// The parts of a [`Service`] every test server has the same way: the shared server, a server
+/// of its own, the second shared server a swap goes to, its PKI.
+macro_rules! lifecycle {
+    ($server:ty) => {
+        fn shared() -> &'static Self {
+            <$server>::shared()
+        }
+        fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
+            <$server>::start(pki, cert)
+        }
+        fn other() -> &'static Self {
+            static OTHER: OnceLock<$server> = OnceLock::new();
+            other_server(&OTHER)
+        }
+        fn pki(&self) -> &Pki {
+            <$server>::pki(self)
+        }
+    };
+}
+
+/// The server in `cell`, started on first use by `start` with a PKI of its own: the one that
+/// demands client certificates.
+fn demanding<S>(cell: &'static OnceLock<S>, start: impl FnOnce(Arc<Pki>) -> S) -> &'static S {
+    cell.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        start(Arc::new(Pki::new(&dir)))
+    })
+}
+
 /// The service-binding files every kind's test binding has, with `type` and any `extra`.
 fn binding_files(
     kind: &str,
@@ -109,19 +138,7 @@ impl Service for PgServer {
         .url()
     }
 
-    fn shared() -> &'static Self {
-        PgServer::shared()
-    }
-    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
-        PgServer::start(pki, cert)
-    }
-    fn other() -> &'static Self {
-        static OTHER: OnceLock<PgServer> = OnceLock::new();
-        other_server(&OTHER)
-    }
-    fn pki(&self) -> &Pki {
-        PgServer::pki(self)
-    }
+    lifecycle!(PgServer);
     fn login(&self, shape: Shape) -> Login {
         self.account(match shape {
             Shape::LeastPrivileged => Account::LeastPrivileged,
@@ -201,19 +218,7 @@ impl Service for MysqlServer {
         .url()
     }
 
-    fn shared() -> &'static Self {
-        MysqlServer::shared()
-    }
-    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
-        MysqlServer::start(pki, cert)
-    }
-    fn other() -> &'static Self {
-        static OTHER: OnceLock<MysqlServer> = OnceLock::new();
-        other_server(&OTHER)
-    }
-    fn pki(&self) -> &Pki {
-        MysqlServer::pki(self)
-    }
+    lifecycle!(MysqlServer);
     fn login(&self, shape: Shape) -> Login {
         self.account(match shape {
             Shape::LeastPrivileged => MysqlAccount::LeastPrivileged,
@@ -301,22 +306,12 @@ impl Service for RedisServer {
         .url()
     }
 
-    fn shared() -> &'static Self {
-        RedisServer::shared()
-    }
-    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
-        RedisServer::start(pki, cert)
-    }
-    fn other() -> &'static Self {
-        static OTHER: OnceLock<RedisServer> = OnceLock::new();
-        other_server(&OTHER)
-    }
+    lifecycle!(RedisServer);
     fn client_cert_server() -> &'static Self {
         static DEMANDING: OnceLock<RedisServer> = OnceLock::new();
-        DEMANDING.get_or_init(|| {
-            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        demanding(&DEMANDING, |pki| {
             RedisServer::start_with(
-                Arc::new(Pki::new(&dir)),
+                pki,
                 CertProfile::Valid,
                 RedisOptions {
                     require_client_cert: true,
@@ -324,9 +319,6 @@ impl Service for RedisServer {
                 },
             )
         })
-    }
-    fn pki(&self) -> &Pki {
-        RedisServer::pki(self)
     }
     fn login(&self, shape: Shape) -> Login {
         self.account(match shape {
@@ -410,31 +402,18 @@ impl Service for RabbitServer {
         .replacen("127.0.0.1", host, 1)
     }
 
-    fn shared() -> &'static Self {
-        RabbitServer::shared()
-    }
-    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
-        RabbitServer::start(pki, cert)
-    }
-    fn other() -> &'static Self {
-        static OTHER: OnceLock<RabbitServer> = OnceLock::new();
-        other_server(&OTHER)
-    }
+    lifecycle!(RabbitServer);
     fn client_cert_server() -> &'static Self {
         static DEMANDING: OnceLock<RabbitServer> = OnceLock::new();
-        DEMANDING.get_or_init(|| {
-            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        demanding(&DEMANDING, |pki| {
             RabbitServer::start_with(
-                Arc::new(Pki::new(&dir)),
+                pki,
                 CertProfile::Valid,
                 RabbitOptions {
                     require_client_cert: true,
                 },
             )
         })
-    }
-    fn pki(&self) -> &Pki {
-        RabbitServer::pki(self)
     }
     fn login(&self, shape: Shape) -> Login {
         self.account(match shape {
@@ -568,22 +547,12 @@ impl Service for NatsServer {
         .replacen("127.0.0.1", host, 1)
     }
 
-    fn shared() -> &'static Self {
-        NatsServer::shared()
-    }
-    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
-        NatsServer::start(pki, cert)
-    }
-    fn other() -> &'static Self {
-        static OTHER: OnceLock<NatsServer> = OnceLock::new();
-        other_server(&OTHER)
-    }
+    lifecycle!(NatsServer);
     fn client_cert_server() -> &'static Self {
         static DEMANDING: OnceLock<NatsServer> = OnceLock::new();
-        DEMANDING.get_or_init(|| {
-            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        demanding(&DEMANDING, |pki| {
             NatsServer::start_with(
-                Arc::new(Pki::new(&dir)),
+                pki,
                 CertProfile::Valid,
                 NatsOptions {
                     require_client_cert: true,
@@ -591,9 +560,6 @@ impl Service for NatsServer {
                 },
             )
         })
-    }
-    fn pki(&self) -> &Pki {
-        NatsServer::pki(self)
     }
     fn login(&self, shape: Shape) -> Login {
         self.account(match shape {
@@ -696,22 +662,12 @@ impl Service for MosquittoServer {
         .replacen("127.0.0.1", host, 1)
     }
 
-    fn shared() -> &'static Self {
-        MosquittoServer::shared()
-    }
-    fn start(pki: Arc<Pki>, cert: CertProfile) -> Self {
-        MosquittoServer::start(pki, cert)
-    }
-    fn other() -> &'static Self {
-        static OTHER: OnceLock<MosquittoServer> = OnceLock::new();
-        other_server(&OTHER)
-    }
+    lifecycle!(MosquittoServer);
     fn client_cert_server() -> &'static Self {
         static DEMANDING: OnceLock<MosquittoServer> = OnceLock::new();
-        DEMANDING.get_or_init(|| {
-            let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        demanding(&DEMANDING, |pki| {
             MosquittoServer::start_with(
-                Arc::new(Pki::new(&dir)),
+                pki,
                 CertProfile::Valid,
                 MosquittoOptions {
                     require_client_cert: true,
@@ -719,9 +675,6 @@ impl Service for MosquittoServer {
                 },
             )
         })
-    }
-    fn pki(&self) -> &Pki {
-        MosquittoServer::pki(self)
     }
     fn login(&self, shape: Shape) -> Login {
         self.account(match shape {
