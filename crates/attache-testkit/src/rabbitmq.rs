@@ -381,10 +381,14 @@ impl RabbitServer {
                 dir = dir.display(),
             );
             write_file(&dir.join("rabbitmq.conf"), conf.as_bytes(), 0o600);
-            // One process to signal: it runs epmd and the broker, and stops both on TERM.
+            // One process to signal: it runs epmd and the broker, and stops both on TERM. If it
+            // is killed outright (the guardian's last resort), a watcher stops epmd, which
+            // would otherwise outlive the broker.
             let script = format!(
                 "epmd -port {epmd_port} -address 127.0.0.1 &\n\
                  epmd_pid=$!\n\
+                 main=$$\n\
+                 (while kill -0 $main 2>/dev/null; do sleep 1; done; kill $epmd_pid 2>/dev/null) &\n\
                  {SBIN}/rabbitmq-server &\n\
                  broker=$!\n\
                  trap 'kill -TERM $broker 2>/dev/null; wait $broker; kill $epmd_pid 2>/dev/null; exit 0' TERM INT\n\
